@@ -1,0 +1,86 @@
+package procinfo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// MarkerVar is the environment variable that carries a tree's instance id.
+// Every process of a tree inherits it from the leader.
+const MarkerVar = "CORRAL_INSTANCE"
+
+// ServiceVar names the service a tree runs for; informational only.
+const ServiceVar = "CORRAL_SERVICE"
+
+// ErrNotFound reports that a process does not exist (any more).
+var ErrNotFound = errors.New("procinfo: no such process")
+
+// Stat holds the fields of one process that membership and accounting need.
+type Stat struct {
+	PID   int
+	PPID  int
+	PGID  int
+	SID   int
+	State byte // 'R', 'S', 'D', 'Z', 'T', ... as the kernel reports it
+	// StartTicks is the start time in clock ticks since boot (Linux) or in
+	// microseconds since the epoch (darwin). Together with PID and the boot id
+	// it identifies a process across PID reuse.
+	StartTicks uint64
+	RSS        int64 // resident set size in bytes
+	Comm       string
+}
+
+// Zombie reports whether the process has exited but was not yet reaped.
+func (s Stat) Zombie() bool { return s.State == 'Z' || s.State == 'X' }
+
+// Identity names one process across PID reuse: a PID alone can be handed to
+// an unrelated process after the original exits, a PID plus its start time
+// on the same boot cannot.
+type Identity struct {
+	PID   int
+	Start uint64
+	Boot  string
+}
+
+func (id Identity) String() string {
+	return fmt.Sprintf("pid %d (start %d, boot %s)", id.PID, id.Start, id.Boot)
+}
+
+// Identity returns the identity of the process described by s on this boot.
+func (s Stat) Identity() Identity {
+	return Identity{PID: s.PID, Start: s.StartTicks, Boot: BootID()}
+}
+
+// markerIn returns the value of MarkerVar in a NUL-separated environment
+// block, or "" when absent.
+func markerIn(env []byte) string {
+	key := []byte(MarkerVar + "=")
+	for len(env) > 0 {
+		var kv []byte
+		if i := bytes.IndexByte(env, 0); i >= 0 {
+			kv, env = env[:i], env[i+1:]
+		} else {
+			kv, env = env, nil
+		}
+		if bytes.HasPrefix(kv, key) {
+			return string(kv[len(key):])
+		}
+	}
+	return ""
+}
+
+// splitNUL splits a NUL-separated block (cmdline) into strings, dropping the
+// trailing terminator.
+func splitNUL(b []byte) []string {
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil
+	}
+	parts := bytes.Split(b, []byte{0})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = string(p)
+	}
+	return out
+}

@@ -1,0 +1,124 @@
+package testproc
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func init() {
+	Register("sleep", func([]string) { block() })
+	Register("termignore", func([]string) {
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		block()
+	})
+	Register("webui", webui)
+	Register("worker", worker)
+	Register("daemonize", daemonize)
+	Register("daemon", func([]string) { block() })
+	Register("respawner", respawner)
+	Register("exit", func(args []string) {
+		code := 0
+		if len(args) > 0 {
+			code, _ = strconv.Atoi(args[0])
+		}
+		os.Exit(code)
+	})
+}
+
+// WebUISize is the number of processes the default webui fixture runs,
+// counting neither a shell wrapper nor the TERM-ignorer: the leader, four
+// workers, one setsid daemon, the respawner and its child.
+const WebUISize = 8
+
+// webui models a Stable Diffusion WebUI: a leader that starts workers (one
+// of which double-forks a setsid daemon), a respawner that restarts its child
+// within milliseconds of its death, optionally a member that ignores
+// SIGTERM, and optionally an HTTP server that becomes ready late.
+func webui(args []string) {
+	fs := flag.NewFlagSet("webui", flag.ExitOnError)
+	workers := fs.Int("workers", 4, "worker processes")
+	termIgnore := fs.Bool("termignore", false, "add a member that ignores SIGTERM")
+	addr := fs.String("http", "", "serve HTTP on this address")
+	readyAfter := fs.Duration("ready-after", 0, "answer 503 until this long after start")
+	fs.Parse(args)
+
+	start := func(c interface{ Start() error }) {
+		if err := c.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "webui:", err)
+			os.Exit(1)
+		}
+	}
+	for i := 0; i < *workers; i++ {
+		if i == 0 {
+			start(Command("worker", "--daemon"))
+		} else {
+			start(Command("worker"))
+		}
+	}
+	start(Command("respawner"))
+	if *termIgnore {
+		start(Command("termignore"))
+	}
+	fmt.Println("webui: tree started")
+	if *addr == "" {
+		block()
+	}
+	began := time.Now()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if time.Since(began) < *readyAfter {
+			http.Error(w, "loading", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, `{"ok":true}`)
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "webui:", err)
+		os.Exit(1)
+	}
+	fmt.Println("Running on local URL:  http://" + ln.Addr().String())
+	http.Serve(ln, mux)
+}
+
+func worker(args []string) {
+	if len(args) > 0 && args[0] == "--daemon" {
+		c := Command("daemonize")
+		if err := c.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+		}
+	}
+	block()
+}
+
+// daemonize is the classic double fork: start the daemon in a new session
+// and exit, so the daemon is orphaned, outside the leader's process group,
+// and re-parented to the nearest subreaper or init.
+func daemonize([]string) {
+	c := Command("daemon")
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "daemonize:", err)
+		os.Exit(1)
+	}
+}
+
+// respawner restarts its child as soon as it dies, like a worker pool
+// manager: killing members one by one never empties such a tree.
+func respawner([]string) {
+	for {
+		c := Command("sleep")
+		if err := c.Start(); err != nil {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		c.Wait()
+	}
+}

@@ -1,0 +1,483 @@
+package proctree
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/corral-sh/corral/internal/procinfo"
+)
+
+// Mechanism names the containment in use for a tree.
+type Mechanism string
+
+const (
+	// Cgroup: a leaf cgroup v2 group per tree (Linux, tier A).
+	Cgroup Mechanism = "cgroup-v2"
+	// ProcessGroup: process group + descendants + instance marker, with
+	// the caller as child subreaper on Linux (tier B, and macOS).
+	ProcessGroup Mechanism = "pgroup"
+	// JobObject: a Windows Job Object per tree.
+	JobObject Mechanism = "job-object"
+)
+
+// Containment selects a mechanism when starting a tree.
+type Containment string
+
+const (
+	// Auto picks the strongest mechanism that works here, unless the
+	// CORRAL_CONTAINMENT environment variable names one.
+	Auto Containment = ""
+	// ForceCgroup requires cgroup v2 and fails when it is not usable.
+	ForceCgroup Containment = "cgroup"
+	// ForcePgroup uses the process-group tier even where cgroups work.
+	ForcePgroup Containment = "pgroup"
+)
+
+// ContainmentEnv is the environment variable consulted when Options
+// leave Containment as Auto.
+const ContainmentEnv = "CORRAL_CONTAINMENT"
+
+// ParseContainment parses "", "auto", "cgroup" or "pgroup".
+func ParseContainment(s string) (Containment, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "auto":
+		return Auto, nil
+	case "cgroup", "cgroup2", "cgroup-v2":
+		return ForceCgroup, nil
+	case "pgroup", "process-group":
+		return ForcePgroup, nil
+	}
+	return Auto, fmt.Errorf("proctree: unknown containment %q (want auto, cgroup or pgroup)", s)
+}
+
+// Options configure Start. The zero value is ready to use.
+type Options struct {
+	// Containment forces a mechanism; Auto chooses.
+	Containment Containment
+	// Service is written into every member's CORRAL_SERVICE.
+	Service string
+	// Instance is the tree's unique id, written into every member's
+	// CORRAL_INSTANCE. Empty: a random id.
+	Instance string
+	// CgroupParent is the absolute directory (inside the cgroup2 mount)
+	// under which the tree's leaf group is created. Empty: a "corral" group
+	// beside this process's own cgroup.
+	CgroupParent string
+	// Logger receives debug records about containment decisions. Nil: none.
+	Logger *slog.Logger
+}
+
+// Process describes one live member of a tree.
+type Process struct {
+	PID     int       `json:"pid"`
+	PPID    int       `json:"ppid"`
+	PGID    int       `json:"pgid"`
+	Start   time.Time `json:"start"`
+	Cmdline []string  `json:"cmdline"`
+	RSS     int64     `json:"rss"`
+	State   string    `json:"state"`
+	// StartTicks is the raw start time that, with PID and the boot id,
+	// identifies the process across PID reuse.
+	StartTicks uint64 `json:"start_ticks"`
+}
+
+// StopReport says what Stop did.
+type StopReport struct {
+	Signal    string        `json:"signal"`
+	Signalled int           `json:"signalled"`        // members that received the stop signal
+	Exited    int           `json:"exited_on_signal"` // of those, how many exited within the grace period
+	Killed    int           `json:"killed"`           // members still alive after grace and killed
+	Duration  time.Duration `json:"duration"`
+	// Survivors lists members still alive when Stop gave up. A successful
+	// Stop always returns an empty list.
+	Survivors []Process `json:"survivors"`
+}
+
+// ErrNotEmpty is returned (wrapped) when Stop could not verify the tree empty.
+var ErrNotEmpty = errors.New("proctree: tree not empty")
+
+// member is a live process as a backend sees it.
+type member struct {
+	stat procinfo.Stat
+}
+
+// backend is the per-mechanism part of a tree. Every method may be called
+// from any goroutine.
+type backend interface {
+	mechanism() Mechanism
+	// prepare adjusts cmd before it starts (SysProcAttr, container fd).
+	prepare(cmd *exec.Cmd) error
+	// started is told the leader's pid once it runs; abort is called instead
+	// when Start failed.
+	started(pid int)
+	abort()
+	// members lists the live (non-zombie) members.
+	members() ([]member, error)
+	// signal sends sig to every live member and returns the ones it reached.
+	signal(sig syscall.Signal) ([]member, error)
+	// kill ends every member and returns the ones alive when it acted;
+	// it returns when none is left alive or ctx ends.
+	kill(ctx context.Context) ([]member, error)
+	freeze(ctx context.Context) error
+	thaw() error
+	// waitEmpty returns nil once no live member is left.
+	waitEmpty(ctx context.Context) error
+	// release frees the container after the tree is empty.
+	release() error
+}
+
+// Tree is a started, contained process tree.
+type Tree struct {
+	id      string
+	service string
+	cmd     *exec.Cmd
+	b       backend
+	log     *slog.Logger
+
+	exited chan struct{} // closed when the leader has been waited for
+	done   chan struct{} // closed when the tree is empty and released
+
+	// waitErr and state are written once before exited is closed.
+	waitErr error
+	state   *os.ProcessState
+
+	// stopMu serialises Stop and Kill so that two callers do not race
+	// their signal phases; it guards nothing else.
+	stopMu sync.Mutex
+
+	// copiers finish when the output pipes reach EOF; they are not part of
+	// the tree's lifetime.
+	copiers sync.WaitGroup
+}
+
+func newID() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("proctree: no randomness: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Start starts cmd as the leader of a new contained tree. cmd must not have
+// been started. Its environment gains CORRAL_INSTANCE and CORRAL_SERVICE;
+// non-file Stdin/Stdout/Stderr are served through pipes owned by the Tree.
+func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
+	if cmd.Process != nil {
+		return nil, errors.New("proctree: command already started")
+	}
+	t := &Tree{
+		id:      opts.Instance,
+		service: opts.Service,
+		cmd:     cmd,
+		log:     opts.Logger,
+		exited:  make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if t.id == "" {
+		t.id = newID()
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	mode := opts.Containment
+	if mode == Auto {
+		m, err := ParseContainment(os.Getenv(ContainmentEnv))
+		if err != nil {
+			return nil, fmt.Errorf("proctree: %s: %w", ContainmentEnv, err)
+		}
+		mode = m
+	}
+	b, err := newBackend(t.id, mode, opts)
+	if err != nil {
+		return nil, err
+	}
+	t.b = b
+	cmd.Env = withMarker(cmd.Env, t.id, opts.Service)
+	closeAfter, err := t.filePipes()
+	if err != nil {
+		b.abort()
+		return nil, err
+	}
+	if err := b.prepare(cmd); err != nil {
+		closeAll(closeAfter)
+		b.abort()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		closeAll(closeAfter)
+		b.abort()
+		return nil, fmt.Errorf("proctree: start %s: %w", cmd.Path, err)
+	}
+	// The child has its own copies now; closing ours lets readers see EOF
+	// when the last member holding the pipe exits.
+	closeAll(closeAfter)
+	b.started(cmd.Process.Pid)
+	t.log.Debug("proctree: started", "instance", t.id, "pid", cmd.Process.Pid, "mechanism", b.mechanism())
+	go t.wait()
+	return t, nil
+}
+
+func withMarker(env []string, id, service string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	out := make([]string, 0, len(env)+2)
+	for _, kv := range env {
+		if strings.HasPrefix(kv, procinfo.MarkerVar+"=") || strings.HasPrefix(kv, procinfo.ServiceVar+"=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	out = append(out, procinfo.MarkerVar+"="+id)
+	if service != "" {
+		out = append(out, procinfo.ServiceVar+"="+service)
+	}
+	return out
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
+// filePipes replaces non-file stdio with os.Pipe ends and starts copiers.
+// exec.Cmd would otherwise wait in Wait for its own copy goroutines, which
+// end only when every descendant holding the pipe has exited.
+func (t *Tree) filePipes() (closeAfterStart []*os.File, err error) {
+	cmd := t.cmd
+	if r := cmd.Stdin; r != nil {
+		if _, ok := r.(*os.File); !ok {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				return nil, fmt.Errorf("proctree: stdin pipe: %w", err)
+			}
+			cmd.Stdin = pr
+			closeAfterStart = append(closeAfterStart, pr)
+			go func() {
+				io.Copy(pw, r)
+				pw.Close()
+			}()
+		}
+	}
+	var shared *os.File
+	wrapOut := func(w io.Writer) (io.Writer, error) {
+		if w == nil {
+			return nil, nil
+		}
+		if f, ok := w.(*os.File); ok {
+			return f, nil
+		}
+		if cmd.Stdout == cmd.Stderr && shared != nil {
+			return shared, nil
+		}
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("proctree: output pipe: %w", err)
+		}
+		closeAfterStart = append(closeAfterStart, pw)
+		t.copiers.Add(1)
+		go func() {
+			defer t.copiers.Done()
+			io.Copy(w, pr)
+			pr.Close()
+		}()
+		shared = pw
+		return pw, nil
+	}
+	sameWriter := cmd.Stdout != nil && cmd.Stdout == cmd.Stderr
+	out, err := wrapOut(cmd.Stdout)
+	if err != nil {
+		closeAll(closeAfterStart)
+		return nil, err
+	}
+	if !sameWriter {
+		shared = nil
+	}
+	errw, err := wrapOut(cmd.Stderr)
+	if err != nil {
+		closeAll(closeAfterStart)
+		return nil, err
+	}
+	if out != nil {
+		cmd.Stdout = out
+	}
+	if errw != nil {
+		cmd.Stderr = errw
+	}
+	return closeAfterStart, nil
+}
+
+// wait collects the leader's status, then waits for the container to empty
+// and releases it.
+func (t *Tree) wait() {
+	err := t.cmd.Wait()
+	t.waitErr = err
+	t.state = t.cmd.ProcessState
+	close(t.exited)
+	if err := t.b.waitEmpty(context.Background()); err != nil {
+		t.log.Warn("proctree: waiting for empty tree", "instance", t.id, "err", err)
+	}
+	if err := t.b.release(); err != nil {
+		t.log.Warn("proctree: release container", "instance", t.id, "err", err)
+	}
+	close(t.done)
+}
+
+// ID returns the tree's instance id (the value of CORRAL_INSTANCE).
+func (t *Tree) ID() string { return t.id }
+
+// Mechanism names the containment in use.
+func (t *Tree) Mechanism() Mechanism { return t.b.mechanism() }
+
+// PID returns the leader's process id.
+func (t *Tree) PID() int { return t.cmd.Process.Pid }
+
+// Exited is closed when the leader has exited and its status is known.
+func (t *Tree) Exited() <-chan struct{} { return t.exited }
+
+// Done is closed when the leader has exited, no member is left, and the
+// container has been released.
+func (t *Tree) Done() <-chan struct{} { return t.done }
+
+// ExitState returns the leader's exit state and Wait's error once Exited is
+// closed, and (nil, nil) before.
+func (t *Tree) ExitState() (*os.ProcessState, error) {
+	select {
+	case <-t.exited:
+		return t.state, t.waitErr
+	default:
+		return nil, nil
+	}
+}
+
+// OutputDone waits until the copiers of non-file output have seen EOF, which
+// happens only when every process holding the pipe has exited.
+func (t *Tree) OutputDone() { t.copiers.Wait() }
+
+// Members lists every live member with its command line and resident memory.
+func (t *Tree) Members() ([]Process, error) {
+	ms, err := t.b.members()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Process, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, describe(m.stat))
+	}
+	return out, nil
+}
+
+func describe(s procinfo.Stat) Process {
+	argv, _ := procinfo.Cmdline(s.PID)
+	if len(argv) == 0 {
+		argv = []string{"[" + s.Comm + "]"}
+	}
+	return Process{
+		PID:        s.PID,
+		PPID:       s.PPID,
+		PGID:       s.PGID,
+		Start:      procinfo.StartTime(s.StartTicks),
+		StartTicks: s.StartTicks,
+		Cmdline:    argv,
+		RSS:        s.RSS,
+		State:      string(s.State),
+	}
+}
+
+// Signal sends sig to every live member and returns how many it reached.
+func (t *Tree) Signal(sig syscall.Signal) (int, error) {
+	ms, err := t.b.signal(sig)
+	return len(ms), err
+}
+
+// Kill ends every member at once and returns when the tree is empty or ctx
+// ends.
+func (t *Tree) Kill(ctx context.Context) error {
+	t.stopMu.Lock()
+	defer t.stopMu.Unlock()
+	if _, err := t.b.kill(ctx); err != nil {
+		return err
+	}
+	return t.b.waitEmpty(ctx)
+}
+
+// Freeze stops every member from running (cgroup.freeze or SIGSTOP) so that
+// the tree cannot grow while it is inspected or acted on.
+func (t *Tree) Freeze(ctx context.Context) error { return t.b.freeze(ctx) }
+
+// Thaw undoes Freeze.
+func (t *Tree) Thaw() error { return t.b.thaw() }
+
+// Stop ends the tree: sig to every member, up to grace for them to exit, then
+// a kill of whatever is left, and a wait until the container is verified
+// empty and the leader's status collected. It returns an error wrapping
+// ErrNotEmpty, with the survivors in the report, if ctx ends first.
+func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration) (StopReport, error) {
+	t.stopMu.Lock()
+	defer t.stopMu.Unlock()
+	began := time.Now()
+	rep := StopReport{Signal: sig.String()}
+	finish := func(err error) (StopReport, error) {
+		rep.Duration = time.Since(began)
+		if err != nil {
+			if ms, merr := t.Members(); merr == nil {
+				rep.Survivors = ms
+			}
+			if len(rep.Survivors) > 0 {
+				return rep, fmt.Errorf("%w: %d members of %s survive: %v", ErrNotEmpty, len(rep.Survivors), t.id, err)
+			}
+		}
+		return rep, err
+	}
+
+	// Without a grace period a stop signal gives no member time to act on
+	// it; go straight to the kill.
+	var signalled []member
+	if grace > 0 {
+		var err error
+		if signalled, err = t.b.signal(sig); err != nil {
+			return finish(err)
+		}
+		rep.Signalled = len(signalled)
+	}
+	if len(signalled) > 0 {
+		gctx, cancel := context.WithTimeout(ctx, grace)
+		t.b.waitEmpty(gctx)
+		cancel()
+	}
+	killed, err := t.b.kill(ctx)
+	if err != nil {
+		return finish(err)
+	}
+	rep.Killed = len(killed)
+	left := map[procinfo.Identity]bool{}
+	for _, m := range killed {
+		left[m.stat.Identity()] = true
+	}
+	for _, m := range signalled {
+		if !left[m.stat.Identity()] {
+			rep.Exited++
+		}
+	}
+	if err := t.b.waitEmpty(ctx); err != nil {
+		return finish(err)
+	}
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		return finish(fmt.Errorf("proctree: tree %s is empty but its leader was not collected: %w", t.id, ctx.Err()))
+	}
+	return finish(nil)
+}

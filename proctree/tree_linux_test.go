@@ -1,0 +1,365 @@
+package proctree_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/corral-sh/corral/internal/cgroupv2"
+	"github.com/corral-sh/corral/internal/testproc"
+	"github.com/corral-sh/corral/proctree"
+)
+
+// tiers runs fn once per containment tier. The cgroup tier needs root and a
+// usable cgroup2 hierarchy; where it is missing the subtest says why and skips.
+func tiers(t *testing.T, fn func(t *testing.T, c proctree.Containment)) {
+	for _, c := range []proctree.Containment{proctree.ForceCgroup, proctree.ForcePgroup} {
+		t.Run(string(c), func(t *testing.T) {
+			if c == proctree.ForceCgroup {
+				skipWithoutCgroup(t)
+			}
+			fn(t, c)
+		})
+	}
+}
+
+func skipWithoutCgroup(t testing.TB) {
+	t.Helper()
+	if info := cgroupv2.Detect(); !info.Usable {
+		t.Skipf("cgroup v2 tier unavailable here: %s (layout %s)", info.Reason, info.Layout)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("cgroup v2 tier needs root (or a delegated subtree) to create groups")
+	}
+}
+
+// start starts cmd contained and registers a cleanup that stops the tree and
+// fails the test if anything carrying its marker survives.
+func start(t testing.TB, cmd *exec.Cmd, c proctree.Containment) *proctree.Tree {
+	t.Helper()
+	tr, err := proctree.Start(cmd, proctree.Options{Containment: c, Service: "test"})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := tr.Stop(ctx, syscall.SIGKILL, 0); err != nil {
+			t.Errorf("cleanup stop: %v", err)
+		}
+		if left := testproc.Carriers(tr.ID()); len(left) > 0 {
+			t.Errorf("cleanup: %d processes of %s survive: %v", len(left), tr.ID(), left)
+		}
+	})
+	return tr
+}
+
+// eventually polls cond until it holds or the deadline passes. Process
+// creation and death have no event a test can subscribe to for arbitrary
+// descendants; polling the process table with a bound is the honest wait.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for d := time.Millisecond; ; d = min(d*2, 50*time.Millisecond) {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(d)
+	}
+}
+
+func pids(ms []proctree.Process) []int {
+	out := make([]int, len(ms))
+	for i, m := range ms {
+		out[i] = m.PID
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitFormed waits until the tree has n live members, none of them a
+// transient (the double-fork's middle process), and they are exactly the
+// processes carrying its marker.
+func waitFormed(t testing.TB, tr *proctree.Tree, n int) []proctree.Process {
+	t.Helper()
+	var ms []proctree.Process
+	var carriers []int
+	eventually(t, 20*time.Second, fmt.Sprintf("%d members", n), func() bool {
+		var err error
+		ms, err = tr.Members()
+		if err != nil {
+			t.Fatalf("members: %v", err)
+		}
+		if len(ms) != n {
+			return false
+		}
+		for _, m := range ms {
+			if fixtureName(m.PID) == "daemonize" {
+				return false
+			}
+		}
+		carriers = testproc.Carriers(tr.ID())
+		slices.Sort(carriers)
+		return slices.Equal(pids(ms), carriers)
+	})
+	return ms
+}
+
+// webuiTree is the fixture from the issue: sh → leader → 4 workers (one
+// double-forks a setsid daemon) + a respawner and its child + a TERM-ignorer.
+const webuiTreeSize = testproc.WebUISize + 2 // + shell wrapper + TERM-ignorer
+
+func startWebUI(t testing.TB, c proctree.Containment) (*proctree.Tree, []proctree.Process) {
+	tr := start(t, testproc.ShellWrapped("webui", "--termignore"), c)
+	return tr, waitFormed(t, tr, webuiTreeSize)
+}
+
+func assertEmpty(t testing.TB, tr *proctree.Tree, pgid int) {
+	t.Helper()
+	if left := testproc.Carriers(tr.ID()); len(left) > 0 {
+		t.Fatalf("%d processes carrying the marker survive: %v", len(left), left)
+	}
+	// Orphans' zombies are re-parented and reaped asynchronously.
+	eventually(t, 2*time.Second, "zombies to be reaped", func() bool {
+		return len(testproc.Zombies(pgid)) == 0
+	})
+	select {
+	case <-tr.Done():
+	default:
+		t.Fatal("Stop returned but Done is not closed")
+	}
+}
+
+func TestStopLeavesNothing(t *testing.T) {
+	tiers(t, func(t *testing.T, c proctree.Containment) {
+		tr, ms := startWebUI(t, c)
+		if got := tr.Mechanism(); (c == proctree.ForceCgroup) != (got == proctree.Cgroup) {
+			t.Fatalf("Mechanism() = %s for containment %s", got, c)
+		}
+		var daemon bool
+		for _, m := range ms {
+			if m.PGID != tr.PID() {
+				daemon = true // the setsid daemon left the leader's group
+			}
+			if m.RSS <= 0 || len(m.Cmdline) == 0 || m.Start.IsZero() {
+				t.Errorf("member %d lacks details: %+v", m.PID, m)
+			}
+		}
+		if !daemon {
+			t.Fatal("fixture did not produce a member outside the leader's process group")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rep, err := tr.Stop(ctx, syscall.SIGTERM, 300*time.Millisecond)
+		if err != nil {
+			t.Fatalf("stop: %v (report %+v)", err, rep)
+		}
+		t.Logf("report: %+v", rep)
+		if rep.Signalled != webuiTreeSize {
+			t.Errorf("signalled %d members, want %d", rep.Signalled, webuiTreeSize)
+		}
+		if rep.Killed < 1 {
+			t.Errorf("killed %d, want at least the TERM-ignorer", rep.Killed)
+		}
+		if len(rep.Survivors) != 0 {
+			t.Errorf("survivors: %+v", rep.Survivors)
+		}
+		assertEmpty(t, tr, tr.PID())
+		if st, _ := tr.ExitState(); st == nil {
+			t.Error("leader's exit state unknown after Stop")
+		}
+	})
+}
+
+// The naive approaches, in the same scenario, leave processes behind. These
+// are the holes corral exists to close; if they stopped leaking, the tests
+// above would prove nothing.
+func TestNegativeControlKillLeaderPID(t *testing.T) {
+	tiers(t, func(t *testing.T, c proctree.Containment) {
+		tr, _ := startWebUI(t, c)
+		// What the desktop app did: kill the one PID it tracked.
+		syscall.Kill(tr.PID(), syscall.SIGKILL)
+		<-tr.Exited()
+		left := testproc.Carriers(tr.ID())
+		if len(left) < webuiTreeSize-1 {
+			t.Fatalf("killing only the leader left %d processes, want all %d others (did the fixture change?)", len(left), webuiTreeSize-1)
+		}
+		t.Logf("killing only the leader PID leaves %d processes; the container still holds them", len(left))
+		// The container still finds and stops every one of them.
+		ms, err := tr.Members()
+		if err != nil || len(ms) != len(left) {
+			t.Fatalf("Members() after leader death = %d (%v), carriers %d", len(ms), err, len(left))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := tr.Stop(ctx, syscall.SIGTERM, 200*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		assertEmpty(t, tr, tr.PID())
+	})
+}
+
+func TestNegativeControlKillProcessGroup(t *testing.T) {
+	tiers(t, func(t *testing.T, c proctree.Containment) {
+		tr, _ := startWebUI(t, c)
+		// What supervisord/PM2-style supervisors do: kill the process group.
+		pgid := tr.PID()
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-tr.Exited()
+		eventually(t, 5*time.Second, "the process group to die", func() bool {
+			for _, pid := range testproc.Carriers(tr.ID()) {
+				if testproc.Group(pid) == pgid {
+					return false
+				}
+			}
+			return true
+		})
+		left := testproc.Carriers(tr.ID())
+		if len(left) == 0 {
+			t.Fatal("killing the process group left nothing: the fixture no longer has a setsid escapee")
+		}
+		t.Logf("killing only the process group leaves %d processes (the setsid daemon)", len(left))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := tr.Stop(ctx, syscall.SIGTERM, 200*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		assertEmpty(t, tr, pgid)
+	})
+}
+
+// A respawner replaces a child killed by PID: killing members one by one
+// without freezing the tree first never empties it.
+func TestNegativeControlKillOneByOne(t *testing.T) {
+	tiers(t, func(t *testing.T, c proctree.Containment) {
+		tr, ms := startWebUI(t, c)
+		// Every fixture's CORRAL_TESTPROC names it.
+		var respawner int
+		for _, m := range ms {
+			if fixtureName(m.PID) == "respawner" {
+				respawner = m.PID
+			}
+		}
+		if respawner == 0 {
+			t.Fatal("no respawner in the tree")
+		}
+		child := childOf(ms, respawner)
+		syscall.Kill(child, syscall.SIGKILL)
+		eventually(t, 5*time.Second, "the respawner to replace its child", func() bool {
+			ms, _ := tr.Members()
+			c := childOf(ms, respawner)
+			return c != 0 && c != child
+		})
+		t.Log("a member killed by PID was replaced by its respawner")
+	})
+}
+
+func fixtureName(pid int) string {
+	env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	for _, kv := range bytes.Split(env, []byte{0}) {
+		if v, ok := strings.CutPrefix(string(kv), testproc.Env+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func childOf(ms []proctree.Process, parent int) int {
+	for _, m := range ms {
+		if m.PPID == parent {
+			return m.PID
+		}
+	}
+	return 0
+}
+
+func TestRepeatedCyclesLeaveNothing(t *testing.T) {
+	tiers(t, func(t *testing.T, c proctree.Containment) {
+		cycles := 20
+		if testing.Short() {
+			cycles = 5
+		}
+		for i := 0; i < cycles; i++ {
+			tr := start(t, testproc.ShellWrapped("webui"), c)
+			waitFormed(t, tr, testproc.WebUISize+1)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := tr.Stop(ctx, syscall.SIGTERM, time.Second)
+			cancel()
+			if err != nil {
+				t.Fatalf("cycle %d: %v", i, err)
+			}
+			assertEmpty(t, tr, tr.PID())
+		}
+	})
+}
+
+func TestForkStormStoppedQuickly(t *testing.T) {
+	tiers(t, func(t *testing.T, c proctree.Containment) {
+		// Bounded: at most 3000 sleepers that end by themselves.
+		storm := exec.Command("/bin/sh", "-c", `i=0; while [ $i -lt 3000 ]; do sleep 30 & i=$((i+1)); done; wait`)
+		tr := start(t, storm, c)
+		eventually(t, 20*time.Second, "the storm to reach 200 processes", func() bool {
+			ms, _ := tr.Members()
+			return len(ms) >= 200
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		rep, err := tr.Stop(ctx, syscall.SIGKILL, 0)
+		if err != nil {
+			t.Fatalf("fork storm not stopped within 2s: %v", err)
+		}
+		t.Logf("fork storm: killed %d members in %v", rep.Killed, rep.Duration)
+		if rep.Killed < 200 {
+			t.Errorf("killed %d members, the storm had at least 200", rep.Killed)
+		}
+		assertEmpty(t, tr, tr.PID())
+	})
+}
+
+func TestDecoyIsNeverSignalled(t *testing.T) {
+	tiers(t, func(t *testing.T, c proctree.Containment) {
+		tr, _ := startWebUI(t, c)
+		// Same command line as the respawner's child, a marker that differs
+		// from the tree's only by a suffix, and our own child: everything a
+		// by-name, by-prefix or by-parent heuristic would wrongly catch.
+		sigLog := t.TempDir() + "/signals"
+		decoy := testproc.Command("sleep")
+		decoy.Env = append(decoy.Env, "CORRAL_INSTANCE="+tr.ID()+"x", testproc.SigLogEnv+"="+sigLog)
+		if err := decoy.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { decoy.Process.Kill(); decoy.Wait() })
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := tr.Freeze(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Thaw(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Signal(syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Stop(ctx, syscall.SIGTERM, 200*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		assertEmpty(t, tr, tr.PID())
+		if alive, stopped := testproc.Alive(decoy.Process.Pid); !alive || stopped {
+			t.Fatalf("decoy alive=%v stopped=%v after the tree's stop", alive, stopped)
+		}
+		if b, _ := os.ReadFile(sigLog); len(b) > 0 {
+			t.Fatalf("decoy received signals: %s", b)
+		}
+	})
+}

@@ -1,0 +1,13 @@
+//go:build !linux && !darwin
+
+package proctree
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+func newBackend(id string, mode Containment, opts Options) (backend, error) {
+	return nil, fmt.Errorf("proctree: contained trees on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}
