@@ -119,9 +119,22 @@ func waitFormed(t testing.TB, tr *proctree.Tree, n int) []proctree.Process {
 // double-forks a setsid daemon) + a respawner and its child + a TERM-ignorer.
 const webuiTreeSize = testproc.WebUISize + 2 // + shell wrapper + TERM-ignorer
 
-func startWebUI(t testing.TB, c proctree.Containment) (*proctree.Tree, []proctree.Process) {
-	tr := start(t, testproc.ShellWrapped("webui", "--termignore"), c)
-	return tr, waitFormed(t, tr, webuiTreeSize)
+func startWebUI(t testing.TB, c proctree.Containment, args ...string) (*proctree.Tree, []proctree.Process) {
+	t.Helper()
+	cmd := testproc.ShellWrapped("webui", args...)
+	started := testproc.NewLineWaiter(testproc.TreeStarted)
+	cmd.Stdout = started
+	tr := start(t, cmd, c)
+	select {
+	case <-started.Seen:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the webui fixture did not report its tree started")
+	}
+	n := testproc.WebUISize + 1
+	if slices.Contains(args, "--termignore") {
+		n++
+	}
+	return tr, waitFormed(t, tr, n)
 }
 
 func assertEmpty(t testing.TB, tr *proctree.Tree, pgid int) {
@@ -142,7 +155,7 @@ func assertEmpty(t testing.TB, tr *proctree.Tree, pgid int) {
 
 func TestStopLeavesNothing(t *testing.T) {
 	tiers(t, func(t *testing.T, c proctree.Containment) {
-		tr, ms := startWebUI(t, c)
+		tr, ms := startWebUI(t, c, "--termignore")
 		if got := tr.Mechanism(); (c == proctree.ForceCgroup) != (got == proctree.Cgroup) {
 			t.Fatalf("Mechanism() = %s for containment %s", got, c)
 		}
@@ -186,7 +199,7 @@ func TestStopLeavesNothing(t *testing.T) {
 // above would prove nothing.
 func TestNegativeControlKillLeaderPID(t *testing.T) {
 	tiers(t, func(t *testing.T, c proctree.Containment) {
-		tr, _ := startWebUI(t, c)
+		tr, _ := startWebUI(t, c, "--termignore")
 		// What the desktop app did: kill the one PID it tracked.
 		syscall.Kill(tr.PID(), syscall.SIGKILL)
 		<-tr.Exited()
@@ -290,8 +303,7 @@ func TestRepeatedCyclesLeaveNothing(t *testing.T) {
 			cycles = 5
 		}
 		for i := 0; i < cycles; i++ {
-			tr := start(t, testproc.ShellWrapped("webui"), c)
-			waitFormed(t, tr, testproc.WebUISize+1)
+			tr, _ := startWebUI(t, c)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err := tr.Stop(ctx, syscall.SIGTERM, time.Second)
 			cancel()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -13,15 +14,16 @@ import (
 )
 
 func init() {
-	Register("sleep", func([]string) { block() })
+	Register("sleep", func([]string) { ready(); block() })
 	Register("termignore", func([]string) {
 		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		ready()
 		block()
 	})
 	Register("webui", webui)
 	Register("worker", worker)
 	Register("daemonize", daemonize)
-	Register("daemon", func([]string) { block() })
+	Register("daemon", func([]string) { ready(); block() })
 	Register("respawner", respawner)
 	Register("exit", func(args []string) {
 		code := 0
@@ -49,24 +51,24 @@ func webui(args []string) {
 	readyAfter := fs.Duration("ready-after", 0, "answer 503 until this long after start")
 	fs.Parse(args)
 
-	start := func(c interface{ Start() error }) {
-		if err := c.Start(); err != nil {
-			fmt.Fprintln(os.Stderr, "webui:", err)
-			os.Exit(1)
-		}
-	}
+	var kids []*exec.Cmd
 	for i := 0; i < *workers; i++ {
 		if i == 0 {
-			start(Command("worker", "--daemon"))
+			kids = append(kids, child("worker", "--daemon"))
 		} else {
-			start(Command("worker"))
+			kids = append(kids, child("worker"))
 		}
 	}
-	start(Command("respawner"))
+	kids = append(kids, child("respawner"))
 	if *termIgnore {
-		start(Command("termignore"))
+		kids = append(kids, child("termignore"))
 	}
-	fmt.Println("webui: tree started")
+	if err := startReady(kids...); err != nil {
+		fmt.Fprintln(os.Stderr, "webui:", err)
+		os.Exit(1)
+	}
+	ready()
+	fmt.Println(TreeStarted)
 	if *addr == "" {
 		block()
 	}
@@ -88,13 +90,24 @@ func webui(args []string) {
 	http.Serve(ln, mux)
 }
 
+// child is Command for a fixture started by a fixture: like a forked
+// process, it inherits its parent's stdout and stderr, so a daemon keeps the
+// supervisor's output pipe open.
+func child(name string, args ...string) *exec.Cmd {
+	c := Command(name, args...)
+	c.Stdout, c.Stderr = os.Stdout, os.Stderr
+	return c
+}
+
 func worker(args []string) {
 	if len(args) > 0 && args[0] == "--daemon" {
-		c := Command("daemonize")
+		// daemonize exits once the daemon runs and has reported ready.
+		c := child("daemonize")
 		if err := c.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
 		}
 	}
+	ready()
 	block()
 }
 
@@ -102,9 +115,9 @@ func worker(args []string) {
 // and exit, so the daemon is orphaned, outside the leader's process group,
 // and re-parented to the nearest subreaper or init.
 func daemonize([]string) {
-	c := Command("daemon")
+	c := child("daemon")
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := c.Start(); err != nil {
+	if err := startReady(c); err != nil {
 		fmt.Fprintln(os.Stderr, "daemonize:", err)
 		os.Exit(1)
 	}
@@ -113,11 +126,16 @@ func daemonize([]string) {
 // respawner restarts its child as soon as it dies, like a worker pool
 // manager: killing members one by one never empties such a tree.
 func respawner([]string) {
+	first := true
 	for {
-		c := Command("sleep")
+		c := child("sleep")
 		if err := c.Start(); err != nil {
 			time.Sleep(5 * time.Millisecond)
 			continue
+		}
+		if first {
+			ready()
+			first = false
 		}
 		c.Wait()
 	}

@@ -1,11 +1,14 @@
 package testproc
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -91,13 +94,98 @@ func ShellWrapped(name string, args ...string) *exec.Cmd {
 }
 
 func fixtureEnv(name string) []string {
-	env := make([]string, 0, len(os.Environ())+1)
+	env := make([]string, 0, len(os.Environ())+2)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, Env+"=") {
+		if !strings.HasPrefix(kv, Env+"=") && !strings.HasPrefix(kv, "GORACE=") {
 			env = append(env, kv)
 		}
 	}
-	return append(env, Env+"="+name)
+	// Under -race a process sleeps a second at exit by default; a fixture
+	// that double-forks would then look like a slow daemon.
+	return append(env, Env+"="+name, "GORACE=atexit_sleep_ms=0")
+}
+
+// TreeStarted is the line the webui fixture prints once every process of its
+// tree runs and has finished its setup (a TERM-ignorer has its signal
+// ignored, a daemon has been double-forked).
+const TreeStarted = "webui: tree started"
+
+// readyEnv tells a fixture that fd 3 is a pipe on which to report readiness.
+const readyEnv = "CORRAL_TESTPROC_READY"
+
+// ready reports this fixture's setup as done to the parent that asked for it.
+func ready() {
+	if os.Getenv(readyEnv) != "3" {
+		return
+	}
+	os.Unsetenv(readyEnv)
+	f := os.NewFile(3, "ready")
+	f.Write([]byte{1})
+	f.Close()
+}
+
+// startReady starts cmds and waits until each has called ready.
+func startReady(cmds ...*exec.Cmd) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for _, c := range cmds {
+		c.ExtraFiles = []*os.File{w}
+		c.Env = append(c.Env, readyEnv+"=3")
+		if err := c.Start(); err != nil {
+			w.Close()
+			return err
+		}
+	}
+	w.Close()
+	buf := make([]byte, len(cmds))
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return fmt.Errorf("testproc: children did not all report ready: %w", err)
+	}
+	return nil
+}
+
+// LineWaiter is an io.Writer that closes Seen when a line starting with
+// Prefix has been written. Use it as a fixture's Stdout to await an event
+// the fixture announces.
+type LineWaiter struct {
+	Prefix string
+	Seen   chan struct{}
+
+	mu   sync.Mutex // guards buf and done
+	buf  []byte
+	done bool
+}
+
+// NewLineWaiter returns a LineWaiter for prefix.
+func NewLineWaiter(prefix string) *LineWaiter {
+	return &LineWaiter{Prefix: prefix, Seen: make(chan struct{})}
+}
+
+func (w *LineWaiter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(w.buf[:i])
+		w.buf = w.buf[i+1:]
+		if strings.HasPrefix(line, w.Prefix) {
+			w.done = true
+			close(w.Seen)
+			w.buf = nil
+			break
+		}
+	}
+	return len(p), nil
 }
 
 // block waits until the process is killed (or its TTL ends it).
