@@ -12,3 +12,10 @@ import (
 func sendVerified(pid int, sig syscall.Signal, isMember func() bool) bool {
 	return isMember() && unix.Kill(pid, sig) == nil
 }
+
+func signalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return sig.String()
+}

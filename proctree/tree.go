@@ -428,7 +428,7 @@ func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration
 	t.stopMu.Lock()
 	defer t.stopMu.Unlock()
 	began := time.Now()
-	rep := StopReport{Signal: sig.String()}
+	rep := StopReport{Signal: signalName(sig)}
 	finish := func(err error) (StopReport, error) {
 		rep.Duration = time.Since(began)
 		if err != nil {
@@ -452,27 +452,32 @@ func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration
 		}
 		rep.Signalled = len(signalled)
 	}
+	emptied := false
 	if len(signalled) > 0 {
 		gctx, cancel := context.WithTimeout(ctx, grace)
-		t.b.waitEmpty(gctx)
+		emptied = t.b.waitEmpty(gctx) == nil
 		cancel()
 	}
-	killed, err := t.b.kill(ctx)
-	if err != nil {
-		return finish(err)
-	}
-	rep.Killed = len(killed)
-	left := map[procinfo.Identity]bool{}
-	for _, m := range killed {
-		left[m.stat.Identity()] = true
-	}
-	for _, m := range signalled {
-		if !left[m.stat.Identity()] {
-			rep.Exited++
+	if !emptied {
+		killed, err := t.b.kill(ctx)
+		if err != nil {
+			return finish(err)
 		}
-	}
-	if err := t.b.waitEmpty(ctx); err != nil {
-		return finish(err)
+		rep.Killed = len(killed)
+		left := map[procinfo.Identity]bool{}
+		for _, m := range killed {
+			left[m.stat.Identity()] = true
+		}
+		for _, m := range signalled {
+			if !left[m.stat.Identity()] {
+				rep.Exited++
+			}
+		}
+		if err := t.b.waitEmpty(ctx); err != nil {
+			return finish(err)
+		}
+	} else {
+		rep.Exited = len(signalled)
 	}
 	select {
 	case <-t.done:

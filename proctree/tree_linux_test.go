@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/corral-sh/corral/internal/cgroupv2"
+	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/testproc"
 	"github.com/corral-sh/corral/proctree"
 )
@@ -173,9 +174,15 @@ func TestStopLeavesNothing(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		scans := procinfo.ScanCount()
 		rep, err := tr.Stop(ctx, syscall.SIGTERM, 300*time.Millisecond)
 		if err != nil {
 			t.Fatalf("stop: %v (report %+v)", err, rep)
+		}
+		// Tier A learns everything from the cgroup; reading the whole
+		// process table would cost more and prove less.
+		if n := procinfo.ScanCount() - scans; c == proctree.ForceCgroup && n != 0 {
+			t.Errorf("cgroup-tier Stop scanned the process table %d times", n)
 		}
 		t.Logf("report: %+v", rep)
 		if rep.Signalled != webuiTreeSize {

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"syscall"
 )
 
 func newBackend(id string, mode Containment, opts Options) (backend, error) {
 	return nil, fmt.Errorf("proctree: contained trees on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }
+
+func signalName(sig syscall.Signal) string { return sig.String() }

@@ -4,7 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
+
+// scans counts full process-table snapshots, so tests and benchmarks can
+// check that a code path does not read the whole table.
+var scans atomic.Uint64
+
+// ScanCount returns how many full snapshots this process has taken.
+func ScanCount() uint64 { return scans.Load() }
 
 // MarkerVar is the environment variable that carries a tree's instance id.
 // Every process of a tree inherits it from the leader.

@@ -54,6 +54,7 @@ func ReadStat(pid int) (Stat, error) {
 
 // Snapshot reads every process from kern.proc.all.
 func Snapshot() ([]Stat, error) {
+	scans.Add(1)
 	ks, err := unix.SysctlKinfoProcSlice("kern.proc.all")
 	if err != nil {
 		return nil, fmt.Errorf("procinfo: sysctl kern.proc.all: %w", err)

@@ -159,6 +159,7 @@ func PIDs() ([]int, error) {
 // Snapshot reads the stat of every process. Processes that exit while the
 // snapshot is taken are left out.
 func Snapshot() ([]Stat, error) {
+	scans.Add(1)
 	pids, err := PIDs()
 	if err != nil {
 		return nil, err

@@ -116,7 +116,7 @@ func worker(args []string) {
 // and re-parented to the nearest subreaper or init.
 func daemonize([]string) {
 	c := child("daemon")
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(c)
 	if err := startReady(c); err != nil {
 		fmt.Fprintln(os.Stderr, "daemonize:", err)
 		os.Exit(1)

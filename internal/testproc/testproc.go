@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -49,14 +48,17 @@ func Main() {
 	if path := os.Getenv(SigLogEnv); path != "" {
 		logSignals(path)
 	}
-	fn(os.Args[1:])
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == name {
+		args = args[1:]
+	}
+	fn(args)
 	os.Exit(0)
 }
 
 func logSignals(path string) {
 	ch := make(chan os.Signal, 16)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1,
-		syscall.SIGUSR2, syscall.SIGQUIT, syscall.SIGCONT)
+	signal.Notify(ch, loggedSignals...)
 	go func() {
 		for sig := range ch {
 			f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -68,13 +70,14 @@ func logSignals(path string) {
 	}()
 }
 
-// Command returns a command that runs fixture name with args.
+// Command returns a command that runs fixture name with args. The name is
+// also the first argument, so a process listing tells fixtures apart.
 func Command(name string, args ...string) *exec.Cmd {
 	exe, err := os.Executable()
 	if err != nil {
 		panic("testproc: " + err.Error())
 	}
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(exe, append([]string{name}, args...)...)
 	cmd.Env = fixtureEnv(name)
 	return cmd
 }
@@ -88,7 +91,7 @@ func ShellWrapped(name string, args ...string) *exec.Cmd {
 		panic("testproc: " + err.Error())
 	}
 	// The command after the fixture keeps the shell from exec'ing it.
-	cmd := exec.Command("/bin/sh", append([]string{"-c", `"$0" "$@"; status=$?; exit $status`, exe}, args...)...)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `"$0" "$@"; status=$?; exit $status`, exe, name}, args...)...)
 	cmd.Env = fixtureEnv(name)
 	return cmd
 }

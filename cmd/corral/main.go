@@ -1,0 +1,121 @@
+// Command corral supervises programs so that they and every process they
+// spawn are contained and can always be stopped completely.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/corral-sh/corral/internal/demo"
+	"github.com/corral-sh/corral/internal/testproc"
+	"github.com/corral-sh/corral/proctree"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	// corral demo runs its fixture tree by re-running this binary.
+	testproc.Main()
+	os.Exit(run(os.Args[1:]))
+}
+
+// Exit codes, documented in README.md.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+	exitLeft    = 3 // processes survived a stop
+)
+
+func run(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		err = fmt.Errorf("%w: %v", errUsage, err)
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, demo.ErrLeft) || errors.Is(err, proctree.ErrNotEmpty):
+		fmt.Fprintln(os.Stderr, "corral:", err)
+		return exitLeft
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "corral:", err)
+		return exitUsage
+	default:
+		fmt.Fprintln(os.Stderr, "corral:", err)
+		return exitFailure
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func newRoot() *cobra.Command {
+	var containment string
+	root := &cobra.Command{
+		Use:           "corral",
+		Short:         "A process supervisor whose programs, and everything they spawn, can always be stopped completely",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w: %v (see corral %s --help)", errUsage, err, c.Name())
+	})
+	root.PersistentFlags().StringVar(&containment, "containment", "auto",
+		"containment mechanism: auto, cgroup or pgroup (also $CORRAL_CONTAINMENT)")
+
+	parseContainment := func() (proctree.Containment, error) {
+		c, err := proctree.ParseContainment(containment)
+		if err != nil {
+			return c, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return c, nil
+	}
+
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print corral's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "corral %s (%s, %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	})
+
+	root.AddCommand(&cobra.Command{
+		Use:   "demo",
+		Short: "Supervise a built-in WebUI-like tree and prove that stopping it leaves nothing",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := parseContainment()
+			if err != nil {
+				return err
+			}
+			_, err = demo.Run(cmd.Context(), cmd.OutOrStdout(), demo.Options{Containment: c})
+			return err
+		},
+	})
+	return root
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

@@ -1,0 +1,206 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/testproc"
+	"github.com/corral-sh/corral/proctree"
+)
+
+// Options configure Run.
+type Options struct {
+	Containment proctree.Containment
+	// Timeout bounds the whole demo.
+	Timeout time.Duration
+}
+
+// Result is what the demo proved.
+type Result struct {
+	Mechanism     proctree.Mechanism
+	NaiveLeft     int // processes a kill of the tracked PID left running
+	Members       int // members of the contained tree before stop
+	Left          int // processes carrying the tree's marker after Stop
+	Report        proctree.StopReport
+	NaiveReport   proctree.StopReport
+	ContainerUsed string
+}
+
+// ErrLeft is returned when processes survived the stop.
+var ErrLeft = errors.New("demo: processes survived the stop")
+
+// Run runs the demo, writing a human-readable account to w.
+func Run(ctx context.Context, w io.Writer, opts Options) (Result, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	var res Result
+
+	fmt.Fprintln(w, "corral demo: a WebUI-like tree — sh → webui leader → 4 workers (one double-forks a")
+	fmt.Fprintln(w, "setsid daemon) + a respawner that replaces its child within milliseconds + a TERM-ignorer.")
+	fmt.Fprintln(w)
+
+	// 1. The naive launcher: track one PID, kill it.
+	fmt.Fprintln(w, "1) What a launcher that tracks one PID does: kill it.")
+	tr, ms, err := startTree(ctx, opts)
+	if err != nil {
+		return res, err
+	}
+	res.Mechanism = tr.Mechanism()
+	if p, err := os.FindProcess(tr.PID()); err == nil {
+		p.Kill()
+	}
+	select {
+	case <-tr.Exited():
+	case <-ctx.Done():
+		return res, fmt.Errorf("demo: leader did not exit after SIGKILL: %w", ctx.Err())
+	}
+	res.NaiveLeft = len(carriers(tr.ID()))
+	fmt.Fprintf(w, "   killed pid %d (the shell wrapper, of %d processes): %d processes of the tree keep running.\n",
+		tr.PID(), len(ms), res.NaiveLeft)
+	res.NaiveReport, err = tr.Stop(ctx, syscall.SIGTERM, 500*time.Millisecond)
+	if err != nil {
+		return res, fmt.Errorf("demo: cleaning up the naive run: %w", err)
+	}
+	fmt.Fprintf(w, "   corral's container (%s) still held all of them; stopped: %d left.\n\n",
+		tr.Mechanism(), len(carriers(tr.ID())))
+
+	// 2. corral: stop the whole tree.
+	fmt.Fprintln(w, "2) corral: start contained, stop the whole tree.")
+	tr, ms, err = startTree(ctx, opts)
+	if err != nil {
+		return res, err
+	}
+	res.Members = len(ms)
+	var rss int64
+	for _, m := range ms {
+		rss += m.RSS
+	}
+	fmt.Fprintf(w, "   member tree (%d processes, %s resident, instance %s, %s):\n", len(ms), human(rss), tr.ID(), tr.Mechanism())
+	printTree(w, ms, tr.PID())
+	res.Report, err = tr.Stop(ctx, syscall.SIGTERM, 500*time.Millisecond)
+	if err != nil {
+		return res, err
+	}
+	r := res.Report
+	fmt.Fprintf(w, "   stop: %s to %d members, %d exited within the grace period, %d killed, %v.\n",
+		r.Signal, r.Signalled, r.Exited, r.Killed, r.Duration.Round(time.Millisecond))
+	res.Left = len(carriers(tr.ID()))
+	fmt.Fprintf(w, "   verified by a fresh scan of the process table: %d processes carrying %s=%s remain.\n",
+		res.Left, procinfo.MarkerVar, tr.ID())
+	if res.Left != 0 || res.NaiveLeft == 0 {
+		return res, ErrLeft
+	}
+	return res, nil
+}
+
+func startTree(ctx context.Context, opts Options) (*proctree.Tree, []proctree.Process, error) {
+	cmd := testproc.ShellWrapped("webui", "--termignore")
+	started := testproc.NewLineWaiter(testproc.TreeStarted)
+	cmd.Stdout = started
+	tr, err := proctree.Start(cmd, proctree.Options{Containment: opts.Containment, Service: "demo"})
+	if err != nil {
+		return nil, nil, err
+	}
+	select {
+	case <-started.Seen:
+	case <-ctx.Done():
+		tr.Stop(context.Background(), syscall.SIGKILL, 0)
+		return nil, nil, fmt.Errorf("demo: the fixture tree did not start: %w", ctx.Err())
+	}
+	ms, err := tr.Members()
+	if err != nil {
+		tr.Stop(context.Background(), syscall.SIGKILL, 0)
+		return nil, nil, err
+	}
+	return tr, ms, nil
+}
+
+// carriers counts live processes carrying the marker, by a scan that does
+// not go through proctree.
+func carriers(id string) []int {
+	ss, err := procinfo.Snapshot()
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, s := range ss {
+		if !s.Zombie() && procinfo.Marker(s.PID) == id {
+			out = append(out, s.PID)
+		}
+	}
+	return out
+}
+
+// printTree prints members as a forest by parent; a member whose parent is
+// not a member (the leader, a re-parented daemon) starts a new root.
+func printTree(w io.Writer, ms []proctree.Process, leader int) {
+	byPID := map[int]proctree.Process{}
+	kids := map[int][]int{}
+	for _, m := range ms {
+		byPID[m.PID] = m
+	}
+	var roots []int
+	for _, m := range ms {
+		if _, ok := byPID[m.PPID]; ok {
+			kids[m.PPID] = append(kids[m.PPID], m.PID)
+		} else {
+			roots = append(roots, m.PID)
+		}
+	}
+	sort.Ints(roots)
+	var walk func(pid int, prefix string, last, root bool)
+	walk = func(pid int, prefix string, last, root bool) {
+		m := byPID[pid]
+		branch, next := "", prefix
+		if !root {
+			if last {
+				branch, next = "└─ ", prefix+"   "
+			} else {
+				branch, next = "├─ ", prefix+"│  "
+			}
+		}
+		note := ""
+		if root && m.PGID != leader {
+			note = "  (own session, re-parented: found by the container)"
+		}
+		left := fmt.Sprintf("%s%s%d  %s", prefix, branch, m.PID, short(m.Cmdline))
+		fmt.Fprintf(w, "     %-*s %9s%s\n", 56, left, human(m.RSS), note)
+		cs := kids[pid]
+		sort.Ints(cs)
+		for i, c := range cs {
+			walk(c, next, i == len(cs)-1, false)
+		}
+	}
+	for _, r := range roots {
+		walk(r, "", true, true)
+	}
+}
+
+func short(argv []string) string {
+	if len(argv) == 0 {
+		return "?"
+	}
+	parts := append([]string{filepath.Base(argv[0])}, argv[1:]...)
+	s := strings.Join(parts, " ")
+	if len(s) > 36 {
+		s = s[:33] + "..."
+	}
+	return s
+}
+
+func human(b int64) string {
+	const mib = 1 << 20
+	return fmt.Sprintf("%.1f MiB", float64(b)/mib)
+}
