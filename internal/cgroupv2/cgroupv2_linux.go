@@ -287,7 +287,9 @@ func (g *Group) Remove() error {
 type watcher struct {
 	f *os.File
 
-	mu  sync.Mutex // guards fns
+	// mu guards fns and seq, and is held across inotify_add_watch and
+	// inotify_rm_watch so that the kernel's watches match fns.
+	mu  sync.Mutex
 	fns map[int32]map[int]func()
 	seq int
 }
@@ -344,11 +346,15 @@ func Watch(dir string, fn func()) (cancel func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Adding under the lock: watches on one path share a descriptor, and a
+	// concurrent cancel of the last other user would otherwise remove the
+	// kernel watch this call was just handed.
+	w.mu.Lock()
 	wd, err := unix.InotifyAddWatch(int(w.f.Fd()), filepath.Join(dir, "cgroup.events"), unix.IN_MODIFY)
 	if err != nil {
+		w.mu.Unlock()
 		return nil, fmt.Errorf("cgroupv2: watch %s: %w", dir, err)
 	}
-	w.mu.Lock()
 	w.seq++
 	key := w.seq
 	if w.fns[int32(wd)] == nil {

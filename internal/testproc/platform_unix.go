@@ -13,3 +13,5 @@ var loggedSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
 
 // detach starts c in a session of its own, like a daemon's setsid().
 func detach(c *exec.Cmd) { c.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }
+
+func closeOnExec(fd int) { syscall.CloseOnExec(fd) }

@@ -13,3 +13,5 @@ var loggedSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 func detach(c *exec.Cmd) {
 	c.SysProcAttr = &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
 }
+
+func closeOnExec(fd int) {}

@@ -45,6 +45,7 @@ func Main() {
 		ttl = d
 	}
 	time.AfterFunc(ttl, func() { os.Exit(3) })
+	takeReadyPipe()
 	if path := os.Getenv(SigLogEnv); path != "" {
 		logSignals(path)
 	}
@@ -99,7 +100,7 @@ func ShellWrapped(name string, args ...string) *exec.Cmd {
 func fixtureEnv(name string) []string {
 	env := make([]string, 0, len(os.Environ())+2)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, Env+"=") && !strings.HasPrefix(kv, "GORACE=") {
+		if !strings.HasPrefix(kv, Env+"=") && !strings.HasPrefix(kv, "GORACE=") && !strings.HasPrefix(kv, readyEnv+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -116,15 +117,28 @@ const TreeStarted = "webui: tree started"
 // readyEnv tells a fixture that fd 3 is a pipe on which to report readiness.
 const readyEnv = "CORRAL_TESTPROC_READY"
 
-// ready reports this fixture's setup as done to the parent that asked for it.
-func ready() {
+// readyPipe is the parent's ready pipe, taken at start so that neither the
+// variable nor the descriptor leaks into this fixture's own children (a
+// grandchild reporting on the grandparent's pipe would fake readiness).
+var readyPipe *os.File
+
+func takeReadyPipe() {
 	if os.Getenv(readyEnv) != "3" {
 		return
 	}
 	os.Unsetenv(readyEnv)
-	f := os.NewFile(3, "ready")
-	f.Write([]byte{1})
-	f.Close()
+	closeOnExec(3)
+	readyPipe = os.NewFile(3, "ready")
+}
+
+// ready reports this fixture's setup as done to the parent that asked for it.
+func ready() {
+	if readyPipe == nil {
+		return
+	}
+	readyPipe.Write([]byte{1})
+	readyPipe.Close()
+	readyPipe = nil
 }
 
 // startReady starts cmds and waits until each has called ready.
