@@ -9,25 +9,15 @@ import (
 	"time"
 
 	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/testproc"
 	"github.com/corral-sh/corral/proctree"
 )
-
-func benchTiers(b *testing.B, fn func(b *testing.B, c proctree.Containment)) {
-	for _, c := range []proctree.Containment{proctree.ForceCgroup, proctree.ForcePgroup} {
-		b.Run(string(c), func(b *testing.B) {
-			if c == proctree.ForceCgroup {
-				skipWithoutCgroup(b)
-			}
-			fn(b, c)
-		})
-	}
-}
 
 // sleepers is a shell with n-1 sleeping children: n processes in all. With
 // ignoreTerm the shell and (by inheritance of SIG_IGN) every sleeper ignore
 // SIGTERM.
 func sleepers(n int, ignoreTerm bool) *exec.Cmd {
-	script := fmt.Sprintf(`i=1; while [ $i -lt %d ]; do sleep 1000 & i=$((i+1)); done; wait`, n)
+	script := fmt.Sprintf(`i=1; while [ $i -lt %d ]; do sleep 1000 & i=$((i+1)); done; echo formed; wait`, n)
 	if ignoreTerm {
 		script = `trap "" TERM; ` + script
 	}
@@ -35,10 +25,19 @@ func sleepers(n int, ignoreTerm bool) *exec.Cmd {
 }
 
 func startFormed(b *testing.B, c proctree.Containment, n int, ignoreTerm bool) *proctree.Tree {
-	tr, err := proctree.Start(sleepers(n, ignoreTerm), proctree.Options{Containment: c})
+	cmd := sleepers(n, ignoreTerm)
+	formed := testproc.NewLineWaiter("formed")
+	cmd.Stdout = formed
+	tr, err := proctree.Start(cmd, proctree.Options{Containment: c})
 	if err != nil {
 		b.Fatal(err)
 	}
+	select {
+	case <-formed.Seen:
+	case <-time.After(30 * time.Second):
+		b.Fatal("sleepers did not form")
+	}
+	// Every child has been forked; this only confirms it.
 	eventually(b, 30*time.Second, fmt.Sprintf("%d members", n), func() bool {
 		ms, _ := tr.Members()
 		return len(ms) == n
@@ -59,7 +58,7 @@ func stopOrFail(b *testing.B, tr *proctree.Tree, sig syscall.Signal, grace time.
 // BenchmarkStartStop10 starts a 10-process tree, waits until all ten run,
 // and stops it verified-empty (members honour SIGTERM).
 func BenchmarkStartStop10(b *testing.B) {
-	benchTiers(b, func(b *testing.B, c proctree.Containment) {
+	tiers(b, func(b *testing.B, c proctree.Containment) {
 		for i := 0; i < b.N; i++ {
 			tr := startFormed(b, c, 10, false)
 			stopOrFail(b, tr, syscall.SIGTERM, 5*time.Second)
@@ -70,7 +69,7 @@ func BenchmarkStartStop10(b *testing.B) {
 // BenchmarkStop100 times only Stop of a formed 100-process tree, from the
 // call to the verified-empty return.
 func BenchmarkStop100(b *testing.B) {
-	benchTiers(b, func(b *testing.B, c proctree.Containment) {
+	tiers(b, func(b *testing.B, c proctree.Containment) {
 		for _, mode := range []struct {
 			name       string
 			ignoreTerm bool

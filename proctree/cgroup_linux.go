@@ -143,8 +143,7 @@ func (b *cgroupBackend) procs() ([]int, error) {
 		if !d.IsDir() {
 			return nil
 		}
-		g := &cgroupv2.Group{Dir: path}
-		ps, err := g.Procs()
+		ps, err := (&cgroupv2.Group{Dir: path}).Procs()
 		if err == nil {
 			pids = append(pids, ps...)
 		}

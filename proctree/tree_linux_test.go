@@ -18,15 +18,19 @@ import (
 	"github.com/corral-sh/corral/proctree"
 )
 
-// tiers runs fn once per containment tier. The cgroup tier needs root and a
-// usable cgroup2 hierarchy; where it is missing the subtest says why and skips.
-func tiers(t *testing.T, fn func(t *testing.T, c proctree.Containment)) {
+// tiers runs fn once per containment tier, as a subtest or sub-benchmark.
+// The cgroup tier needs root and a usable cgroup2 hierarchy; where it is
+// missing the subtest says why and skips.
+func tiers[T interface {
+	testing.TB
+	Run(string, func(T)) bool
+}](tb T, fn func(T, proctree.Containment)) {
 	for _, c := range []proctree.Containment{proctree.ForceCgroup, proctree.ForcePgroup} {
-		t.Run(string(c), func(t *testing.T) {
+		tb.Run(string(c), func(tb T) {
 			if c == proctree.ForceCgroup {
-				skipWithoutCgroup(t)
+				skipWithoutCgroup(tb)
 			}
-			fn(t, c)
+			fn(tb, c)
 		})
 	}
 }

@@ -128,7 +128,15 @@ func Gone(err error) bool {
 type Group struct {
 	// Dir is the absolute path of the group's directory.
 	Dir string
+
+	// removed is closed by Remove. Waiters select on it because a removed
+	// group's cgroup.events sends no further notification: one the kernel
+	// had deferred (it rate-limits them to one per 20 ms) is dropped.
+	removed     chan struct{}
+	removedOnce sync.Once
 }
+
+func newGroup(dir string) *Group { return &Group{Dir: dir, removed: make(chan struct{})} }
 
 // Create makes a new, empty group dir. It fails if dir exists: a leftover
 // group from an earlier run must be reaped, not reused.
@@ -136,7 +144,7 @@ func Create(dir string) (*Group, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cgroupv2: create group: %w", err)
 	}
-	return &Group{Dir: dir}, nil
+	return newGroup(dir), nil
 }
 
 // Open returns the group at dir, which must exist.
@@ -144,7 +152,7 @@ func Open(dir string) (*Group, error) {
 	if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
 		return nil, fmt.Errorf("cgroupv2: open group: %w", err)
 	}
-	return &Group{Dir: dir}, nil
+	return newGroup(dir), nil
 }
 
 // OpenFD opens the group directory for clone3(CLONE_INTO_CGROUP).
@@ -258,6 +266,7 @@ func (g *Group) waitEvent(ctx context.Context, key, want string) error {
 		select {
 		case <-ch:
 		case <-tick.C:
+		case <-g.removed: // the next read fails with a Gone error
 		case <-ctx.Done():
 			return fmt.Errorf("cgroupv2: waiting for %s %s in %s: %w", key, want, g.Dir, ctx.Err())
 		}
@@ -271,6 +280,9 @@ func (g *Group) Remove() error {
 	for i := 0; i < 50; i++ {
 		err = unix.Rmdir(g.Dir)
 		if err == nil || errors.Is(err, unix.ENOENT) {
+			if g.removed != nil {
+				g.removedOnce.Do(func() { close(g.removed) })
+			}
 			return nil
 		}
 		if !errors.Is(err, unix.EBUSY) {
