@@ -1,0 +1,654 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/corral-sh/corral/internal/restart"
+)
+
+// File is a validated configuration.
+type File struct {
+	Path        string
+	Containment string // "", "cgroup" or "pgroup"
+	// ShutdownTimeout bounds a verified shutdown of all services.
+	ShutdownTimeout time.Duration
+	Services        map[string]*Service
+}
+
+// Names returns the service names in a stable order.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Services))
+	for n := range f.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lifetime says what ends an instance.
+type Lifetime string
+
+const (
+	// LifetimeLeader: the instance ends when its first process exits; the
+	// rest of its tree is then stopped.
+	LifetimeLeader Lifetime = "leader"
+	// LifetimeTree: the instance lives while anything is in its container
+	// (launchers that start the real server and exit).
+	LifetimeTree Lifetime = "tree"
+)
+
+// Service is one validated service.
+type Service struct {
+	Name      string
+	Preset    string
+	Argv      []string // the command to run, shell already applied
+	Shell     bool     // Argv runs a shell command line
+	Dir       string
+	Env       []string // KEY=VALUE, added to corral's own environment
+	Autostart bool
+	After     []string
+	Lifetime  Lifetime
+	// StdinNull: stdin is the null device (default). false: inherit corral's.
+	StdinNull bool
+	Profiles  map[string][]string
+	Ready     Probe
+	Health    Health
+	Restart   restart.Policy
+	Stop      Stop
+}
+
+// Probe is a check of a service. Every field that is set must pass.
+type Probe struct {
+	HTTP     string         // URL that must answer 2xx
+	Body     *regexp.Regexp // optional: the HTTP body must match
+	TCP      string         // host:port that must accept a connection
+	Exec     []string       // command that must exit 0
+	Log      *regexp.Regexp // a line of output that must appear (readiness only)
+	Timeout  time.Duration  // readiness: give up after; health: per check
+	Interval time.Duration  // between attempts
+}
+
+// IsZero reports whether no check is configured.
+func (p Probe) IsZero() bool { return p.HTTP == "" && p.TCP == "" && len(p.Exec) == 0 && p.Log == nil }
+
+// Health is a liveness probe.
+type Health struct {
+	Probe
+	Failures int // consecutive failures that end the instance
+}
+
+// Hook is an HTTP request asking the server to stop itself.
+type Hook struct {
+	Method string
+	URL    string
+}
+
+// Stop says how an instance is stopped.
+type Stop struct {
+	Hook   *Hook
+	Signal syscall.Signal
+	Grace  time.Duration
+}
+
+// Ports lists the TCP ports that the service's probes name, for the port
+// preflight.
+func (s *Service) Ports() []int {
+	var ports []int
+	add := func(hostport string) {
+		if _, p, err := net.SplitHostPort(hostport); err == nil {
+			if n, err := strconv.Atoi(p); err == nil && !slices.Contains(ports, n) {
+				ports = append(ports, n)
+			}
+		}
+	}
+	for _, p := range []Probe{s.Ready, s.Health.Probe} {
+		if p.HTTP != "" {
+			if u, err := url.Parse(p.HTTP); err == nil {
+				port := u.Port()
+				if port == "" {
+					port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+				}
+				add(net.JoinHostPort(u.Hostname(), port))
+			}
+		}
+		if p.TCP != "" {
+			add(p.TCP)
+		}
+	}
+	return ports
+}
+
+// CommandFor returns the argv for an instance started with profile ("" for
+// none). A profile's arguments are appended to the command.
+func (s *Service) CommandFor(profile string) ([]string, error) {
+	argv := slices.Clone(s.Argv)
+	if profile == "" {
+		return argv, nil
+	}
+	extra, ok := s.Profiles[profile]
+	if !ok {
+		names := make([]string, 0, len(s.Profiles))
+		for n := range s.Profiles {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("config: service %s has no profile %q (profiles: %s)", s.Name, profile, strings.Join(names, ", "))
+	}
+	if s.Shell {
+		// The shell command line is the last argument: append quoted words.
+		line := argv[len(argv)-1]
+		for _, a := range extra {
+			line += " " + shellQuote(a)
+		}
+		argv[len(argv)-1] = line
+		return argv, nil
+	}
+	return append(argv, extra...), nil
+}
+
+func shellQuote(s string) string {
+	if runtime.GOOS == "windows" {
+		if strings.ContainsAny(s, " \t\"") {
+			return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+		}
+		return s
+	}
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Error is one problem in a configuration file.
+type Error struct {
+	File      string
+	Line, Col int
+	Key       string
+	Msg       string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Col, e.Key, e.Msg)
+}
+
+// Load reads and validates path.
+func Load(path string) (*File, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, string(src))
+}
+
+type rawFile struct {
+	Corral   rawDaemon             `toml:"corral"`
+	Services map[string]rawService `toml:"services"`
+}
+
+type rawDaemon struct {
+	Containment     string `toml:"containment"`
+	ShutdownTimeout string `toml:"shutdown_timeout"`
+}
+
+type rawService struct {
+	Preset    string              `toml:"preset"`
+	Command   []string            `toml:"command"`
+	Shell     string              `toml:"shell"`
+	Dir       string              `toml:"dir"`
+	Env       map[string]string   `toml:"env"`
+	Autostart *bool               `toml:"autostart"`
+	After     []string            `toml:"after"`
+	Lifetime  string              `toml:"lifetime"`
+	Stdin     string              `toml:"stdin"`
+	Port      int                 `toml:"port"`
+	Profiles  map[string][]string `toml:"profiles"`
+	Ready     *rawProbe           `toml:"ready"`
+	Health    *rawProbe           `toml:"health"`
+	Restart   *rawRestart         `toml:"restart"`
+	Stop      *rawStop            `toml:"stop"`
+	Limits    map[string]any      `toml:"limits"`
+	OnLimit   string              `toml:"on_limit"`
+}
+
+type rawProbe struct {
+	HTTP     string   `toml:"http"`
+	Body     string   `toml:"body"`
+	TCP      string   `toml:"tcp"`
+	Exec     []string `toml:"exec"`
+	Log      string   `toml:"log"`
+	Timeout  string   `toml:"timeout"`
+	Interval string   `toml:"interval"`
+	Failures int      `toml:"failures"`
+}
+
+type rawRestart struct {
+	Policy      string   `toml:"policy"`
+	Backoff     string   `toml:"backoff"`
+	MaxBackoff  string   `toml:"max_backoff"`
+	Jitter      *float64 `toml:"jitter"`
+	Burst       *int     `toml:"burst"`
+	Window      string   `toml:"window"`
+	StableAfter string   `toml:"stable_after"`
+}
+
+type rawStop struct {
+	Hook   string `toml:"hook"`
+	Signal string `toml:"signal"`
+	Grace  string `toml:"grace"`
+}
+
+// knownKeys lists every key, for "did you mean" hints.
+var knownKeys = []string{
+	"corral", "containment", "shutdown_timeout", "services",
+	"preset", "command", "shell", "dir", "env", "autostart", "after", "lifetime", "stdin", "port",
+	"profiles", "ready", "health", "restart", "stop", "limits", "on_limit",
+	"http", "body", "tcp", "exec", "log", "timeout", "interval", "failures",
+	"policy", "backoff", "max_backoff", "jitter", "burst", "window", "stable_after",
+	"hook", "signal", "grace",
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// parser collects errors with positions.
+type parser struct {
+	path string
+	src  string
+	errs []error
+}
+
+func (p *parser) errAt(key []string, format string, args ...any) {
+	line, col := locate(p.src, key)
+	p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: strings.Join(key, "."), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) duration(key []string, s string, def time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		p.errAt(key, "%q is not a duration (write e.g. \"500ms\", \"10s\", \"2m\")", s)
+		return def
+	}
+	return d
+}
+
+// Parse validates src, read from path.
+func Parse(path, src string) (*File, error) {
+	p := &parser{path: path, src: src}
+	var raw rawFile
+	md, err := toml.Decode(src, &raw)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: path, Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, k := range md.Undecoded() {
+		key := []string(k)
+		if len(key) >= 4 && key[0] == "services" && (key[2] == "env" || key[2] == "profiles" || key[2] == "limits") {
+			continue // free-form tables
+		}
+		hint := ""
+		if s := closest(key[len(key)-1]); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		p.errAt(key, "unknown key%s; docs/configuration.md lists every key", hint)
+	}
+	f := &File{Path: path, Services: map[string]*Service{}}
+	switch raw.Corral.Containment {
+	case "", "auto", "cgroup", "pgroup":
+		f.Containment = strings.TrimPrefix(raw.Corral.Containment, "auto")
+	default:
+		p.errAt([]string{"corral", "containment"}, "unknown containment %q (want auto, cgroup or pgroup)", raw.Corral.Containment)
+	}
+	f.ShutdownTimeout = p.duration([]string{"corral", "shutdown_timeout"}, raw.Corral.ShutdownTimeout, time.Minute)
+
+	names := make([]string, 0, len(raw.Services))
+	for n := range raw.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if s := p.service(name, raw.Services[name], filepath.Dir(path)); s != nil {
+			f.Services[name] = s
+		}
+	}
+	p.checkAfter(f)
+	if len(p.errs) > 0 {
+		sortErrors(p.errs)
+		return nil, errors.Join(p.errs...)
+	}
+	return f, nil
+}
+
+func sortErrors(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, aok := errs[i].(*Error)
+		b, bok := errs[j].(*Error)
+		if !aok || !bok {
+			return aok
+		}
+		return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
+	})
+}
+
+func (p *parser) service(name string, r rawService, base string) *Service {
+	key := func(k ...string) []string { return append([]string{"services", name}, k...) }
+	if !nameRE.MatchString(name) {
+		p.errAt(key(), "service names use letters, digits, '.', '_' and '-', starting with a letter or digit")
+	}
+	s := &Service{Name: name, Preset: r.Preset, Autostart: true, Lifetime: LifetimeLeader, StdinNull: true, Profiles: r.Profiles}
+	pr, err := preset(r.Preset, r.Port)
+	if err != nil {
+		p.errAt(key("preset"), "%v", err)
+	}
+	switch {
+	case len(r.Command) > 0 && r.Shell != "":
+		p.errAt(key("shell"), "give either command (an argv list) or shell (a command line), not both")
+	case len(r.Command) > 0:
+		s.Argv = r.Command
+	case r.Shell != "":
+		s.Argv, s.Shell = shellArgv(r.Shell), true
+	default:
+		p.errAt(key(), "no command: add command = [\"program\", \"arg\"] or shell = \"program arg\"")
+	}
+	if r.Dir != "" {
+		dir := r.Dir
+		if strings.HasPrefix(dir, "~/") || dir == "~" {
+			if home, err := os.UserHomeDir(); err == nil {
+				dir = filepath.Join(home, dir[1:])
+			}
+		}
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(base, dir)
+		}
+		s.Dir = dir
+	}
+	envKeys := make([]string, 0, len(r.Env))
+	for k := range r.Env {
+		envKeys = append(envKeys, k)
+	}
+	sort.Strings(envKeys)
+	for _, k := range envKeys {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			p.errAt(key("env", k), "invalid environment variable name")
+			continue
+		}
+		if k == "CORRAL_INSTANCE" || k == "CORRAL_SERVICE" {
+			p.errAt(key("env", k), "is set by corral for every process of the service")
+			continue
+		}
+		s.Env = append(s.Env, k+"="+r.Env[k])
+	}
+	if r.Autostart != nil {
+		s.Autostart = *r.Autostart
+	}
+	s.After = r.After
+	switch r.Lifetime {
+	case "", "leader":
+	case "tree":
+		s.Lifetime = LifetimeTree
+	default:
+		p.errAt(key("lifetime"), "unknown lifetime %q (want leader or tree)", r.Lifetime)
+	}
+	switch r.Stdin {
+	case "", "null":
+	case "inherit":
+		s.StdinNull = false
+	default:
+		p.errAt(key("stdin"), "unknown stdin %q (want null or inherit)", r.Stdin)
+	}
+	for prof, args := range r.Profiles {
+		if !nameRE.MatchString(prof) {
+			p.errAt(key("profiles", prof), "profile names use letters, digits, '.', '_' and '-'")
+		}
+		_ = args
+	}
+	if r.Port < 0 || r.Port > 65535 {
+		p.errAt(key("port"), "port %d is out of range", r.Port)
+	}
+	if r.Limits != nil || r.OnLimit != "" {
+		k := key("limits")
+		if r.Limits == nil {
+			k = key("on_limit")
+		}
+		p.errAt(k, "runaway limits are not enforced by this version of corral; remove the key rather than rely on it")
+	}
+
+	s.Ready = pr.ready
+	if r.Ready != nil {
+		s.Ready = p.probe(key("ready"), *r.Ready, true)
+	}
+	if s.Ready.Timeout == 0 {
+		s.Ready.Timeout = 60 * time.Second
+	}
+	if s.Ready.Interval == 0 {
+		s.Ready.Interval = 100 * time.Millisecond
+	}
+	if r.Health != nil {
+		s.Health.Probe = p.probe(key("health"), *r.Health, false)
+		s.Health.Failures = r.Health.Failures
+		if s.Health.Failures == 0 {
+			s.Health.Failures = 3
+		}
+		if s.Health.Failures < 0 {
+			p.errAt(key("health", "failures"), "must be at least 1")
+		}
+		if s.Health.Interval == 0 {
+			s.Health.Interval = 10 * time.Second
+		}
+		if s.Health.Timeout == 0 {
+			s.Health.Timeout = 5 * time.Second
+		}
+	}
+
+	s.Restart = restart.Defaults()
+	if r.Restart != nil {
+		rr := *r.Restart
+		if m, err := restart.ParseMode(rr.Policy); err != nil {
+			p.errAt(key("restart", "policy"), "unknown policy %q (want always, on-failure or never)", rr.Policy)
+		} else {
+			s.Restart.Mode = m
+		}
+		s.Restart.Backoff = p.duration(key("restart", "backoff"), rr.Backoff, s.Restart.Backoff)
+		s.Restart.MaxBackoff = p.duration(key("restart", "max_backoff"), rr.MaxBackoff, max(s.Restart.MaxBackoff, s.Restart.Backoff))
+		s.Restart.Window = p.duration(key("restart", "window"), rr.Window, s.Restart.Window)
+		s.Restart.StableAfter = p.duration(key("restart", "stable_after"), rr.StableAfter, s.Restart.StableAfter)
+		if rr.Jitter != nil {
+			s.Restart.Jitter = *rr.Jitter
+		}
+		if rr.Burst != nil {
+			s.Restart.Burst = *rr.Burst
+		}
+		if err := s.Restart.Validate(); err != nil {
+			p.errAt(key("restart"), "%s", strings.TrimPrefix(err.Error(), "restart: "))
+		}
+	}
+
+	s.Stop = Stop{Hook: pr.hook, Signal: syscall.SIGTERM, Grace: 10 * time.Second}
+	if r.Stop != nil {
+		if r.Stop.Hook != "" {
+			h, err := parseHook(r.Stop.Hook)
+			if err != nil {
+				p.errAt(key("stop", "hook"), "%v", err)
+			}
+			s.Stop.Hook = h
+		}
+		if r.Stop.Signal != "" {
+			sig, err := parseSignal(r.Stop.Signal)
+			if err != nil {
+				p.errAt(key("stop", "signal"), "%v", err)
+			}
+			s.Stop.Signal = sig
+		}
+		s.Stop.Grace = p.duration(key("stop", "grace"), r.Stop.Grace, s.Stop.Grace)
+	}
+	return s
+}
+
+func (p *parser) probe(key []string, r rawProbe, readiness bool) Probe {
+	sub := func(k string) []string { return append(slices.Clone(key), k) }
+	var pr Probe
+	if r.HTTP != "" {
+		u, err := url.Parse(r.HTTP)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.errAt(sub("http"), "%q is not an http(s) URL with a host", r.HTTP)
+		}
+		pr.HTTP = r.HTTP
+	}
+	if r.Body != "" {
+		re, err := regexp.Compile(r.Body)
+		if err != nil {
+			p.errAt(sub("body"), "bad regular expression: %v", err)
+		}
+		if r.HTTP == "" {
+			p.errAt(sub("body"), "body needs http")
+		}
+		pr.Body = re
+	}
+	if r.TCP != "" {
+		if _, port, err := net.SplitHostPort(r.TCP); err != nil || port == "" {
+			p.errAt(sub("tcp"), "%q is not host:port", r.TCP)
+		}
+		pr.TCP = r.TCP
+	}
+	pr.Exec = r.Exec
+	if r.Log != "" {
+		if !readiness {
+			p.errAt(sub("log"), "a log line can only gate readiness, not health")
+		}
+		re, err := regexp.Compile(r.Log)
+		if err != nil {
+			p.errAt(sub("log"), "bad regular expression: %v", err)
+		}
+		pr.Log = re
+	}
+	if readiness && r.Failures != 0 {
+		p.errAt(sub("failures"), "failures applies to health, not ready")
+	}
+	pr.Timeout = p.duration(sub("timeout"), r.Timeout, 0)
+	pr.Interval = p.duration(sub("interval"), r.Interval, 0)
+	if pr.IsZero() {
+		p.errAt(key, "no check: give http, tcp, exec or log")
+	}
+	return pr
+}
+
+func (p *parser) checkAfter(f *File) {
+	for _, name := range f.Names() {
+		s := f.Services[name]
+		for _, dep := range s.After {
+			if dep == name {
+				p.errAt([]string{"services", name, "after"}, "a service cannot start after itself")
+			} else if _, ok := f.Services[dep]; !ok {
+				p.errAt([]string{"services", name, "after"}, "unknown service %q", dep)
+			}
+		}
+	}
+	if len(p.errs) > 0 {
+		return
+	}
+	if _, err := f.StartOrder(); err != nil {
+		p.errs = append(p.errs, &Error{File: p.path, Line: 1, Col: 1, Msg: err.Error()})
+	}
+}
+
+// StartOrder returns the services in levels: every service's dependencies
+// are in earlier levels. Services of one level may start in parallel; stop
+// runs the levels in reverse.
+func (f *File) StartOrder() ([][]string, error) {
+	done := map[string]bool{}
+	var levels [][]string
+	for len(done) < len(f.Services) {
+		var level []string
+		for _, n := range f.Names() {
+			if done[n] {
+				continue
+			}
+			ready := true
+			for _, d := range f.Services[n].After {
+				ready = ready && done[d]
+			}
+			if ready {
+				level = append(level, n)
+			}
+		}
+		if len(level) == 0 {
+			var cyc []string
+			for _, n := range f.Names() {
+				if !done[n] {
+					cyc = append(cyc, n)
+				}
+			}
+			return nil, fmt.Errorf("services %s depend on each other in a cycle (see their after keys)", strings.Join(cyc, ", "))
+		}
+		for _, n := range level {
+			done[n] = true
+		}
+		levels = append(levels, level)
+	}
+	return levels, nil
+}
+
+func parseHook(s string) (*Hook, error) {
+	method, u := "POST", s
+	if m, rest, ok := strings.Cut(s, " "); ok {
+		method, u = strings.ToUpper(m), strings.TrimSpace(rest)
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return nil, fmt.Errorf("%q is not \"METHOD http://host/path\"", s)
+	}
+	return &Hook{Method: method, URL: u}, nil
+}
+
+// closest suggests a known key within edit distance 2.
+func closest(k string) string {
+	best, bestD := "", 3
+	for _, cand := range knownKeys {
+		if d := editDistance(k, cand); d < bestD {
+			best, bestD = cand, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

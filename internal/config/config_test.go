@@ -1,0 +1,145 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/corral-sh/corral/internal/restart"
+)
+
+const full = `
+[corral]
+containment = "pgroup"
+
+[services.webui]
+preset = "a1111"
+shell = "bash webui.sh --api"
+dir = "sd"
+env = { COMMANDLINE_ARGS = "--api" }
+profiles = { guarded = ["--medvram-sdxl", "it's"] }
+health = { http = "http://127.0.0.1:7860/sdapi/v1/options", interval = "10s", failures = 3 }
+restart = { policy = "always", backoff = "1s", max_backoff = "60s", burst = 5, window = "10m" }
+stop = { signal = "INT", grace = "15s" }
+
+[services.proxy]
+command = ["proxy", "--port", "8080"]
+after = ["webui"]
+autostart = false
+lifetime = "tree"
+ready = { tcp = "127.0.0.1:8080", timeout = "5s" }
+`
+
+func TestParseFull(t *testing.T) {
+	f, err := Parse("/etc/corral/corral.toml", full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := f.Services["webui"]
+	if w.Ready.HTTP != "http://127.0.0.1:7860/sdapi/v1/options" || w.Ready.Log == nil || w.Stop.Hook == nil || w.Stop.Hook.Method != "POST" {
+		t.Errorf("a1111 preset not applied: ready %+v hook %+v", w.Ready, w.Stop.Hook)
+	}
+	if w.Stop.Signal != syscall.SIGINT || w.Stop.Grace != 15*time.Second {
+		t.Errorf("stop %+v", w.Stop)
+	}
+	if w.Restart.Mode != restart.Always || w.Restart.MaxBackoff != time.Minute || w.Restart.Burst != 5 {
+		t.Errorf("restart %+v", w.Restart)
+	}
+	if w.Dir != "/etc/corral/sd" || !w.Autostart || w.Lifetime != LifetimeLeader || !w.StdinNull {
+		t.Errorf("defaults/dir wrong: %+v", w)
+	}
+	if w.Health.Failures != 3 || w.Health.Interval != 10*time.Second {
+		t.Errorf("health %+v", w.Health)
+	}
+	argv, err := w.CommandFor("guarded")
+	if err != nil || argv[len(argv)-1] != `bash webui.sh --api --medvram-sdxl 'it'\''s'` {
+		t.Errorf("profile argv %q, %v", argv, err)
+	}
+	if _, err := w.CommandFor("nope"); err == nil || !strings.Contains(err.Error(), "guarded") {
+		t.Errorf("unknown profile error %v", err)
+	}
+	p := f.Services["proxy"]
+	if p.Autostart || p.Lifetime != LifetimeTree || len(p.Ports()) != 1 || p.Ports()[0] != 8080 {
+		t.Errorf("proxy %+v ports %v", p, p.Ports())
+	}
+	levels, err := f.StartOrder()
+	if err != nil || len(levels) != 2 || levels[0][0] != "webui" || levels[1][0] != "proxy" {
+		t.Errorf("start order %v %v", levels, err)
+	}
+	if got := w.Ports(); len(got) != 1 || got[0] != 7860 {
+		t.Errorf("webui ports %v", got)
+	}
+}
+
+// Every bad config names file:line:col of the key at fault.
+func TestErrorsCarryPositions(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"unknown key with hint", "[services.a]\ncomand = [\"x\"]\n", `c.toml:2:1: services.a.comand: unknown key (did you mean "command"?)`},
+		{"bad duration inline", "[services.a]\ncommand = [\"x\"]\nrestart = { policy = \"always\", backoff = \"soon\" }\n", `c.toml:3:32: services.a.restart.backoff: "soon" is not a duration`},
+		{"bad policy", "[services.a]\ncommand = [\"x\"]\n[services.a.restart]\npolicy = \"sometimes\"\n", `c.toml:4:1: services.a.restart.policy: unknown policy "sometimes"`},
+		{"no command", "[services.a]\ndir = \"/tmp\"\n", `c.toml:1:1: services.a: no command`},
+		{"unknown dependency", "[services.a]\ncommand = [\"x\"]\nafter = [\"b\"]\n", `c.toml:3:1: services.a.after: unknown service "b"`},
+		{"syntax", "[services.a]\ncommand = [\"x\"\n", `c.toml:2:15: expected a comma`},
+		{"bad signal", "[services.a]\ncommand = [\"x\"]\nstop = { signal = \"TERMINATE\" }\n", `c.toml:3:10: services.a.stop.signal: unknown signal "TERMINATE"`},
+		{"bad url", "[services.a]\ncommand = [\"x\"]\nready = { http = \"localhost:80\" }\n", `services.a.ready.http: "localhost:80" is not an http(s) URL`},
+		{"limits not enforced", "[services.a]\ncommand = [\"x\"]\nlimits = { processes = 64 }\n", `c.toml:3:1: services.a.limits: runaway limits are not enforced`},
+		{"both command and shell", "[services.a]\ncommand = [\"x\"]\nshell = \"x\"\n", `c.toml:3:1: services.a.shell: give either`},
+		{"bad preset", "[services.a]\ncommand = [\"x\"]\npreset = \"auto1111\"\n", `unknown preset "auto1111"`},
+		{"type mismatch", "[services.a]\ncommand = \"x\"\n", `c.toml:`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse("c.toml", tc.src)
+			if err == nil {
+				t.Fatalf("accepted: %+v", f)
+			}
+			if f != nil {
+				t.Fatal("a bad config returned a configuration")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error\n  %v\nwant it to contain\n  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCycle(t *testing.T) {
+	_, err := Parse("c.toml", "[services.a]\ncommand=[\"x\"]\nafter=[\"b\"]\n[services.b]\ncommand=[\"x\"]\nafter=[\"a\"]\n")
+	if err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("cycle not reported: %v", err)
+	}
+}
+
+func TestAllErrorsReported(t *testing.T) {
+	_, err := Parse("c.toml", "[services.a]\ncommand=[\"x\"]\nlifetime=\"forever\"\nstdin=\"tty\"\n")
+	var n int
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ce *Error
+		if errors.As(e, &ce) {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("want both errors, got %v", err)
+	}
+}
+
+func TestLocate(t *testing.T) {
+	src := "# c\n[services.\"my.svc\"]\ncommand = [\"x\"] # k = 1\n  restart = { policy = \"x\", burst = 3 }\n"
+	for _, tc := range []struct {
+		path      []string
+		line, col int
+	}{
+		{[]string{"services", "my.svc"}, 2, 1},
+		{[]string{"services", "my.svc", "command"}, 3, 1},
+		{[]string{"services", "my.svc", "restart", "burst"}, 4, 29},
+		{[]string{"services", "my.svc", "nothere"}, 2, 1},
+	} {
+		if l, c := locate(src, tc.path); l != tc.line || c != tc.col {
+			t.Errorf("locate(%v) = %d:%d, want %d:%d", tc.path, l, c, tc.line, tc.col)
+		}
+	}
+}
