@@ -265,6 +265,8 @@ var knownKeys = []string{
 	"hook", "signal", "grace",
 }
 
+var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): (.*)$`)
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // parser collects errors with positions.
@@ -300,6 +302,14 @@ func Parse(path, src string) (*File, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			return nil, &Error{File: path, Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}
+		}
+		// Type mismatches come as `toml: line N (last key "a.b"): msg`.
+		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+			line, col := locate(src, splitKey(m[2]))
+			if n, _ := strconv.Atoi(m[1]); n != line {
+				line, col = n, 1
+			}
+			return nil, &Error{File: path, Line: line, Col: col, Key: m[2], Msg: m[3]}
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

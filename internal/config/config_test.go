@@ -89,7 +89,7 @@ func TestErrorsCarryPositions(t *testing.T) {
 		{"limits not enforced", "[services.a]\ncommand = [\"x\"]\nlimits = { processes = 64 }\n", `c.toml:3:1: services.a.limits: runaway limits are not enforced`},
 		{"both command and shell", "[services.a]\ncommand = [\"x\"]\nshell = \"x\"\n", `c.toml:3:1: services.a.shell: give either`},
 		{"bad preset", "[services.a]\ncommand = [\"x\"]\npreset = \"auto1111\"\n", `unknown preset "auto1111"`},
-		{"type mismatch", "[services.a]\ncommand = \"x\"\n", `c.toml:`},
+		{"type mismatch", "[services.a]\ncommand = \"x\"\n", `c.toml:2:1: services.a.command: incompatible types`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := Parse("c.toml", tc.src)
