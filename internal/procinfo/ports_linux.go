@@ -12,23 +12,23 @@ import (
 // or IPv6) on port. It reads /proc/net/tcp{,6} for the socket inodes, then
 // the fd tables of processes, so it costs a scan: use it for a preflight,
 // not on a hot path. Sockets of processes we cannot inspect (another user's,
-// when not root) yield no PID.
-func PortHolders(port int) ([]int, error) {
+// when not root) yield no PID, but listening is still true.
+func PortHolders(port int) (pids []int, listening bool, err error) {
 	inodes := map[string]bool{}
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		if err := listenInodes(f, port, inodes); err != nil && !os.IsNotExist(err) {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if len(inodes) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
-	pids, err := PIDs()
+	all, err := PIDs()
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	var out []int
-	for _, pid := range pids {
+	for _, pid := range all {
 		dir := procPath(pid, "fd")
 		f, err := os.Open(dir)
 		if err != nil {
@@ -47,7 +47,7 @@ func PortHolders(port int) ([]int, error) {
 			}
 		}
 	}
-	return out, nil
+	return out, true, nil
 }
 
 func listenInodes(path string, port int, into map[string]bool) error {

@@ -5,4 +5,6 @@ package procinfo
 import "errors"
 
 // PortHolders is not implemented on this platform yet.
-func PortHolders(port int) ([]int, error) { return nil, errors.ErrUnsupported }
+func PortHolders(port int) (pids []int, listening bool, err error) {
+	return nil, false, errors.ErrUnsupported
+}

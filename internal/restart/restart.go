@@ -104,12 +104,13 @@ type History struct {
 }
 
 // Started records a start at now. A manual start (start, restart, ensure
-// from a user) bypasses and clears the start limit, as a person asking for
-// the service is the strongest signal that it should run.
+// from a user) bypasses the start limit: it forgets the earlier starts, as a
+// person asking for the service is the strongest signal that it should run,
+// and counts only itself.
 func (p Policy) Started(h History, now time.Time, manual bool) History {
 	h.FailedAt, h.Reason = time.Time{}, ""
 	if manual {
-		h.Starts = nil
+		h.Starts = []time.Time{now}
 		return h
 	}
 	h.Starts = append(p.inWindow(h.Starts, now), now)

@@ -120,7 +120,7 @@ func TestManualStartBypassesLimit(t *testing.T) {
 	p := pol(Always)
 	h := History{FailedAt: t0, Reason: "x", Starts: []time.Time{t0, t0, t0, t0, t0}}
 	h = p.Started(h, t0.Add(time.Second), true)
-	if !h.FailedAt.IsZero() || len(h.Starts) != 0 {
+	if !h.FailedAt.IsZero() || len(h.Starts) != 1 {
 		t.Fatalf("manual start left %+v", h)
 	}
 	_, d := p.Decide(h, Exit{At: t0.Add(2 * time.Second), Code: 1}, noJitter)

@@ -18,6 +18,7 @@ func init() {
 	Register("termignore", func([]string) {
 		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 		ready()
+		fmt.Println("termignore: ignoring SIGTERM")
 		block()
 	})
 	Register("webui", webui)
@@ -49,6 +50,7 @@ func webui(args []string) {
 	termIgnore := fs.Bool("termignore", false, "add a member that ignores SIGTERM")
 	addr := fs.String("http", "", "serve HTTP on this address")
 	readyAfter := fs.Duration("ready-after", 0, "answer 503 until this long after start")
+	sickAfter := fs.Duration("unhealthy-after", 0, "answer 500 from this long after start on, staying alive")
 	fs.Parse(args)
 
 	var kids []*exec.Cmd
@@ -77,6 +79,10 @@ func webui(args []string) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if time.Since(began) < *readyAfter {
 			http.Error(w, "loading", http.StatusServiceUnavailable)
+			return
+		}
+		if *sickAfter > 0 && time.Since(began) > *sickAfter {
+			http.Error(w, "connection lost", http.StatusInternalServerError)
 			return
 		}
 		fmt.Fprintln(w, `{"ok":true}`)

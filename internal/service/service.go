@@ -1,0 +1,856 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/journal"
+	"github.com/corral-sh/corral/internal/logs"
+	"github.com/corral-sh/corral/internal/probe"
+	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/restart"
+	"github.com/corral-sh/corral/proctree"
+)
+
+// Clock is the time source; tests may replace it.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) interface{ Stop() bool }
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) interface{ Stop() bool } {
+	return time.AfterFunc(d, f)
+}
+
+// Deps are what a service needs from the supervisor around it.
+type Deps struct {
+	Containment  proctree.Containment
+	CgroupParent string
+	Logs         *logs.Sink
+	Bus          *journal.Bus
+	Log          *slog.Logger
+	Clock        Clock
+	Jitter       func() float64
+	// OwnerOf names the service of ours whose tree holds pid, or "".
+	OwnerOf func(pid int) string
+}
+
+// ErrShutdown is returned for starts after Shutdown.
+var ErrShutdown = errors.New("service: corral is shutting down")
+
+// ExitInfo describes how the last instance ended.
+type ExitInfo struct {
+	At          time.Time `json:"at"`
+	Code        int       `json:"code"`
+	Signaled    bool      `json:"signaled,omitempty"`
+	Description string    `json:"description"`
+	Requested   bool      `json:"requested,omitempty"`
+}
+
+// Status is a snapshot of a service.
+type Status struct {
+	Name      string    `json:"name"`
+	State     State     `json:"state"`
+	Reason    string    `json:"reason,omitempty"`
+	Since     time.Time `json:"since"`
+	Instance  string    `json:"instance,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Mechanism string    `json:"mechanism,omitempty"`
+	Profile   string    `json:"profile,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	Restarts  int       `json:"restarts"`
+	Starts    int       `json:"starts"`
+	NextStart time.Time `json:"next_start,omitzero"`
+	LastExit  *ExitInfo `json:"last_exit,omitempty"`
+	// ExternalPIDs are the processes serving an external service.
+	ExternalPIDs []int `json:"external_pids,omitempty"`
+	// LastStop is the report of the last stop of a tree.
+	LastStop *proctree.StopReport `json:"last_stop,omitempty"`
+}
+
+type reqKind int
+
+const (
+	reqStart reqKind = iota
+	reqStop
+	reqRestart
+	reqStatus
+	reqConfigure
+	reqShutdown
+	reqTree
+)
+
+type request struct {
+	kind    reqKind
+	profile string
+	wait    waitFor
+	cfg     *config.Service
+	reply   chan reply
+}
+
+type waitFor int
+
+const (
+	waitRunning waitFor = iota // until an instance runs (or is external)
+	waitReady                  // until ready (or external)
+	waitStopped                // until no instance is left
+)
+
+type reply struct {
+	status Status
+	tree   *proctree.Tree
+	err    error
+}
+
+// Service runs one service. Its methods are safe for concurrent use.
+type Service struct {
+	name string
+	deps Deps
+	reqs chan request
+	evs  chan event
+	done chan struct{} // closed when the owner goroutine has returned
+}
+
+type evKind int
+
+const (
+	evReadyOK evKind = iota
+	evReadyFail
+	evExited
+	evStopped
+	evHealth
+	evTimer
+)
+
+type event struct {
+	kind   evKind
+	inst   string // instance the event is about; stale ones are dropped
+	err    error
+	report proctree.StopReport
+	ok     bool
+	seq    int // timer generation
+}
+
+// instance is one run of the service: a tree and its helpers.
+type instance struct {
+	id        string
+	tree      *proctree.Tree
+	profile   string
+	started   time.Time
+	cancel    context.CancelFunc // ends probes
+	requested bool               // the stop was asked for (not a failure)
+	unhealthy bool
+	notReady  bool
+	healthBad int
+}
+
+type waiter struct {
+	want waitFor
+	ch   chan reply
+}
+
+// loop state: owned by the goroutine in run, touched nowhere else.
+type loop struct {
+	s        *Service
+	cfg      *config.Service
+	state    State
+	reason   string
+	since    time.Time
+	inst     *instance
+	hist     restart.History
+	restarts int
+	starts   int
+	lastExit *ExitInfo
+	lastStop *proctree.StopReport
+	external []int
+	// pending is a start queued behind a requested stop (restart, or a
+	// start while stopping).
+	pending *request
+	// restartProfile is the profile a policy restart (backoff, re-arm) uses.
+	restartProfile string
+	waiters    []waiter
+	timer      interface{ Stop() bool }
+	timerSeq   int
+	nextStart  time.Time
+	shutdown   bool
+	manualNext bool // the next start counts as manual (bypasses the start limit)
+}
+
+// New starts the owner goroutine of a service. It does not start the
+// service itself.
+func New(cfg *config.Service, deps Deps) *Service {
+	if deps.Clock == nil {
+		deps.Clock = realClock{}
+	}
+	if deps.Jitter == nil {
+		deps.Jitter = rand.Float64
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Logs == nil {
+		deps.Logs = logs.NewSink(logs.Options{})
+	}
+	if deps.Bus == nil {
+		deps.Bus = journal.NewBus(100, nil)
+	}
+	s := &Service{name: cfg.Name, deps: deps, reqs: make(chan request), evs: make(chan event, 16), done: make(chan struct{})}
+	l := &loop{s: s, cfg: cfg, state: Stopped, since: deps.Clock.Now()}
+	go l.run()
+	return s
+}
+
+// Name returns the service's name.
+func (s *Service) Name() string { return s.name }
+
+// Logs returns the service's output sink.
+func (s *Service) Logs() *logs.Sink { return s.deps.Logs }
+
+func (s *Service) call(ctx context.Context, r request) (reply, error) {
+	r.reply = make(chan reply, 1)
+	select {
+	case s.reqs <- r:
+	case <-s.done:
+		return reply{}, ErrShutdown
+	case <-ctx.Done():
+		return reply{}, ctx.Err()
+	}
+	select {
+	case rep := <-r.reply:
+		return rep, rep.err
+	case <-ctx.Done():
+		return reply{}, fmt.Errorf("service %s: %w", s.name, ctx.Err())
+	}
+}
+
+// Start starts the service if it is not running and returns once an
+// instance runs, or once it is ready when wait is set.
+func (s *Service) Start(ctx context.Context, profile string, wait bool) (Status, error) {
+	w := waitRunning
+	if wait {
+		w = waitReady
+	}
+	rep, err := s.call(ctx, request{kind: reqStart, profile: profile, wait: w})
+	return rep.status, err
+}
+
+// Ensure starts the service if needed and returns once it is ready.
+func (s *Service) Ensure(ctx context.Context) (Status, error) {
+	rep, err := s.call(ctx, request{kind: reqStart, wait: waitReady})
+	return rep.status, err
+}
+
+// Restart stops the service completely, then starts it (with profile).
+func (s *Service) Restart(ctx context.Context, profile string, wait bool) (Status, error) {
+	w := waitRunning
+	if wait {
+		w = waitReady
+	}
+	rep, err := s.call(ctx, request{kind: reqRestart, profile: profile, wait: w})
+	return rep.status, err
+}
+
+// Stop stops the service and returns once its tree is verified empty.
+func (s *Service) Stop(ctx context.Context) (Status, error) {
+	rep, err := s.call(ctx, request{kind: reqStop, wait: waitStopped})
+	return rep.status, err
+}
+
+// Shutdown stops the service for good: later starts fail with ErrShutdown.
+func (s *Service) Shutdown(ctx context.Context) (Status, error) {
+	rep, err := s.call(ctx, request{kind: reqShutdown, wait: waitStopped})
+	return rep.status, err
+}
+
+// Status returns a snapshot.
+func (s *Service) Status() Status {
+	rep, _ := s.call(context.Background(), request{kind: reqStatus})
+	return rep.status
+}
+
+// Tree returns the current instance's tree, or nil.
+func (s *Service) Tree() *proctree.Tree {
+	rep, _ := s.call(context.Background(), request{kind: reqTree})
+	return rep.tree
+}
+
+// Configure replaces the configuration; it applies from the next start.
+func (s *Service) Configure(cfg *config.Service) {
+	s.call(context.Background(), request{kind: reqConfigure, cfg: cfg})
+}
+
+// Close ends the owner goroutine. The service must be stopped first.
+func (s *Service) Close() {
+	select {
+	case <-s.done:
+	default:
+		s.evs <- event{kind: -1}
+		<-s.done
+	}
+}
+
+// post hands an event to the owner goroutine, or drops it once the service
+// is closed, so helper goroutines never block forever.
+func (s *Service) post(e event) {
+	select {
+	case s.evs <- e:
+	case <-s.done:
+	}
+}
+
+func (l *loop) run() {
+	defer close(l.s.done)
+	for {
+		select {
+		case r := <-l.s.reqs:
+			l.request(r)
+		case e := <-l.s.evs:
+			if e.kind == -1 {
+				return
+			}
+			l.event(e)
+		}
+	}
+}
+
+func (l *loop) status() Status {
+	st := Status{
+		Name: l.cfg.Name, State: l.state, Reason: l.reason, Since: l.since,
+		Restarts: l.restarts, Starts: l.starts, LastExit: l.lastExit, LastStop: l.lastStop,
+		NextStart: l.nextStart, ExternalPIDs: l.external,
+	}
+	if l.inst != nil {
+		st.Instance = l.inst.id
+		st.PID = l.inst.tree.PID()
+		st.Mechanism = string(l.inst.tree.Mechanism())
+		st.Profile = l.inst.profile
+		st.StartedAt = l.inst.started
+	}
+	return st
+}
+
+func (l *loop) emit(kind journal.Kind, msg string, fields map[string]string) {
+	e := journal.Event{Kind: kind, Service: l.cfg.Name, Message: msg, Fields: fields}
+	if l.inst != nil {
+		e.Instance, e.PID = l.inst.id, l.inst.tree.PID()
+	}
+	l.s.deps.Bus.Emit(e)
+	l.s.deps.Log.Info(msg, "service", l.cfg.Name, "kind", string(kind))
+}
+
+// to moves the state machine; reason explains the new state.
+func (l *loop) to(e Event, reason string) {
+	next, err := Next(l.state, e)
+	if err != nil {
+		l.s.deps.Log.Error("service: impossible transition", "service", l.cfg.Name, "err", err)
+		return
+	}
+	if next != l.state {
+		l.since = l.s.deps.Clock.Now()
+		l.emit(journal.State, fmt.Sprintf("%s → %s (%s)", l.state, next, e), map[string]string{"from": string(l.state), "to": string(next)})
+	}
+	l.state, l.reason = next, reason
+	l.settleWaiters()
+}
+
+// settleWaiters answers every waiter whose wish the current state decides.
+func (l *loop) settleWaiters() {
+	keep := l.waiters[:0]
+	for _, w := range l.waiters {
+		var err error
+		done := true
+		switch {
+		case w.want == waitStopped:
+			done = !l.state.Running() && l.state != Stopping
+		case l.state == External:
+		case w.want == waitRunning && l.state.Running():
+		case w.want == waitReady && (l.state == Ready || l.state == Unhealthy):
+		case l.state == Failed:
+			err = fmt.Errorf("service %s failed: %s", l.cfg.Name, l.reason)
+		case l.state == Stopped && l.pending == nil:
+			err = fmt.Errorf("service %s stopped: %s", l.cfg.Name, l.reason)
+		default:
+			done = false // starting, stopping on the way to a restart, backoff
+		}
+		if done {
+			w.ch <- reply{status: l.status(), err: err}
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	l.waiters = keep
+}
+
+func (l *loop) wait(r request) {
+	l.waiters = append(l.waiters, waiter{want: r.wait, ch: r.reply})
+	l.settleWaiters()
+}
+
+func (l *loop) request(r request) {
+	switch r.kind {
+	case reqStatus:
+		r.reply <- reply{status: l.status()}
+	case reqTree:
+		var t *proctree.Tree
+		if l.inst != nil {
+			t = l.inst.tree
+		}
+		r.reply <- reply{tree: t, status: l.status()}
+	case reqConfigure:
+		l.cfg = r.cfg
+		r.reply <- reply{status: l.status()}
+	case reqStart:
+		if l.shutdown {
+			r.reply <- reply{status: l.status(), err: ErrShutdown}
+			return
+		}
+		l.startRequest(r)
+	case reqRestart:
+		if l.shutdown {
+			r.reply <- reply{status: l.status(), err: ErrShutdown}
+			return
+		}
+		if l.state.Running() || l.state == Stopping {
+			l.pending = &request{kind: reqStart, profile: r.profile}
+			l.manualNext = true
+			// Stop first: a waiter added while the old instance runs would
+			// be answered by it.
+			l.beginStop(true, "restart requested")
+			l.wait(r)
+			return
+		}
+		if l.state == External {
+			r.reply <- reply{status: l.status(), err: fmt.Errorf("service %s is served by a process corral did not start (pids %v); corral will not restart it", l.cfg.Name, l.external)}
+			return
+		}
+		l.startRequest(r)
+	case reqStop, reqShutdown:
+		if r.kind == reqShutdown {
+			l.shutdown = true
+			l.pending = nil
+		}
+		l.pending = nil
+		switch {
+		case l.state.Running() || l.state == Stopping || l.inst != nil:
+			if l.inst != nil && l.inst.cancel == nil && l.state != Stopping {
+				l.inst.cancel = func() {} // a failed stop: try again
+			}
+			l.beginStop(true, "stop requested")
+			l.wait(r)
+		default:
+			l.cancelTimer()
+			l.external = nil
+			l.to(EvStop, "stop requested")
+			r.reply <- reply{status: l.status()}
+		}
+	}
+}
+
+func (l *loop) startRequest(r request) {
+	switch {
+	case l.state == Stopping:
+		// Queued: the old tree goes first, completely.
+		if l.pending == nil {
+			l.pending = &request{kind: reqStart, profile: r.profile}
+		}
+		l.manualNext = true
+		l.wait(r)
+	case l.state.Running():
+		if r.kind == reqRestart {
+			panic("unreachable")
+		}
+		l.wait(r) // coalesced with the running instance
+	case l.state == External:
+		// Still there? Otherwise forget it and start our own.
+		if err := probe.Check(context.Background(), l.cfg.Ready, 2*time.Second, probe.Options{Containment: l.s.deps.Containment}); err == nil {
+			r.reply <- reply{status: l.status()}
+			return
+		}
+		l.external = nil
+		l.to(EvStop, "the external server went away")
+		l.spawn(r.profile, true)
+		l.wait(r)
+	case l.inst != nil:
+		// A previous stop could not empty the tree; starting another
+		// instance beside it would be exactly the leak corral prevents.
+		r.reply <- reply{status: l.status(), err: fmt.Errorf("service %s: the previous instance's tree is not empty (%s); stop it again or see corral status", l.cfg.Name, l.reason)}
+	default:
+		l.cancelTimer()
+		l.spawn(r.profile, true)
+		l.wait(r) // after the spawn: the state it leaves decides the wait
+	}
+}
+
+func (l *loop) cancelTimer() {
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	l.timerSeq++
+	l.nextStart = time.Time{}
+}
+
+func (l *loop) after(d time.Duration) {
+	l.cancelTimer()
+	seq := l.timerSeq
+	l.nextStart = l.s.deps.Clock.Now().Add(d)
+	l.timer = l.s.deps.Clock.AfterFunc(d, func() { l.s.post(event{kind: evTimer, seq: seq}) })
+}
+
+// preflight checks the ports the service's probes name. A port held by a
+// process corral does not own is never touched: if that server answers the
+// ready probe it is adopted as external, otherwise the start is refused with
+// the holder's pid and command line.
+func (l *loop) preflight() (external []int, err error) {
+	for _, port := range l.cfg.Ports() {
+		pids, listening, perr := procinfo.PortHolders(port)
+		if perr != nil && !errors.Is(perr, errors.ErrUnsupported) {
+			return nil, fmt.Errorf("checking port %d: %w", port, perr)
+		}
+		if !listening {
+			continue
+		}
+		var desc []string
+		for _, pid := range pids {
+			if owner := l.s.deps.OwnerOf(pid); owner != "" {
+				return nil, fmt.Errorf("port %d is held by pid %d of service %s", port, pid, owner)
+			}
+			argv, _ := procinfo.Cmdline(pid)
+			desc = append(desc, fmt.Sprintf("pid %d (%s)", pid, strings.Join(argv, " ")))
+		}
+		if len(desc) == 0 {
+			desc = append(desc, "a process corral cannot inspect (another user's?)")
+		}
+		if !l.cfg.Ready.IsZero() && (l.cfg.Ready.HTTP != "" || l.cfg.Ready.TCP != "" || len(l.cfg.Ready.Exec) > 0) {
+			if probe.Check(context.Background(), l.cfg.Ready, 2*time.Second, probe.Options{Containment: l.s.deps.Containment}) == nil {
+				return pids, nil
+			}
+		}
+		return nil, fmt.Errorf("port %d is held by %s, which corral did not start and will not stop; stop it or change the service's port", port, strings.Join(desc, ", "))
+	}
+	return nil, nil
+}
+
+func (l *loop) spawn(profile string, manual bool) {
+	now := l.s.deps.Clock.Now()
+	manual = manual || l.manualNext
+	l.manualNext = false
+	ext, err := l.preflight()
+	if err == nil && ext != nil {
+		l.external = ext
+		l.emit(journal.External, fmt.Sprintf("already served by pids %v, not started by corral: adopted as external, never stopped", ext), nil)
+		l.to(EvExternal, "served by a process corral did not start")
+		return
+	}
+	var argv []string
+	if err == nil {
+		argv, err = l.cfg.CommandFor(profile)
+	}
+	var tr *proctree.Tree
+	if err == nil {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = l.cfg.Dir
+		cmd.Env = append(os.Environ(), l.cfg.Env...)
+		if !l.cfg.StdinNull {
+			cmd.Stdin = os.Stdin
+		}
+		cmd.Stdout = l.s.deps.Logs.Writer("stdout")
+		cmd.Stderr = l.s.deps.Logs.Writer("stderr")
+		tr, err = proctree.Start(cmd, proctree.Options{
+			Containment: l.s.deps.Containment, CgroupParent: l.s.deps.CgroupParent,
+			Service: l.cfg.Name, Logger: l.s.deps.Log,
+		})
+	}
+	if err != nil {
+		l.emit(journal.Refused, "start refused: "+err.Error(), nil)
+		l.to(EvRefused, err.Error())
+		return
+	}
+	l.hist = l.cfg.Restart.Started(l.hist, now, manual)
+	l.starts++
+	var since uint64
+	if tail := l.s.deps.Logs.Tail(1); len(tail) > 0 {
+		since = tail[0].Seq
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	inst := &instance{id: tr.ID(), tree: tr, profile: profile, started: now, cancel: cancel}
+	l.inst = inst
+	l.emit(journal.Spawn, fmt.Sprintf("started %s (pid %d, %s)", strings.Join(argv, " "), tr.PID(), tr.Mechanism()), map[string]string{"profile": profile})
+	l.to(EvStart, "starting")
+
+	evs := l.s.deps.Containment
+	go func() {
+		// An instance ends with its leader, or with its whole tree for
+		// launchers that exit after starting the real server.
+		if l.cfg.Lifetime == config.LifetimeTree {
+			<-tr.Done()
+		} else {
+			<-tr.Exited()
+		}
+		l.s.post(event{kind: evExited, inst: inst.id})
+	}()
+	ready := l.cfg.Ready
+	go func() {
+		if ready.IsZero() {
+			l.s.post(event{kind: evReadyOK, inst: inst.id})
+			return
+		}
+		err := probe.WaitReady(ctx, ready, l.s.deps.Logs, since, probe.Options{Containment: evs})
+		if ctx.Err() != nil {
+			return // the instance ended first
+		}
+		k := evReadyOK
+		if err != nil {
+			k = evReadyFail
+		}
+		l.s.post(event{kind: k, inst: inst.id, err: err})
+	}()
+}
+
+func (l *loop) startHealth(inst *instance) {
+	h := l.cfg.Health
+	if h.IsZero() {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	prev := inst.cancel
+	inst.cancel = func() { cancel(); prev() }
+	go func() {
+		t := time.NewTicker(h.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := probe.Check(ctx, h.Probe, h.Timeout, probe.Options{Containment: l.s.deps.Containment})
+			if ctx.Err() != nil {
+				return
+			}
+			l.s.post(event{kind: evHealth, inst: inst.id, ok: err == nil, err: err})
+		}
+	}()
+}
+
+func (l *loop) event(e event) {
+	if e.kind == evTimer {
+		if e.seq != l.timerSeq {
+			return // cancelled
+		}
+		l.timer, l.nextStart = nil, time.Time{}
+		if l.state == Backoff || l.state == Failed {
+			if l.state == Backoff {
+				l.restarts++
+			}
+			l.spawn(l.restartProfile, false)
+		}
+		return
+	}
+	if l.inst == nil || e.inst != l.inst.id {
+		return // about an instance that is already gone
+	}
+	inst := l.inst
+	switch e.kind {
+	case evReadyOK:
+		if l.state != Starting {
+			return
+		}
+		l.emit(journal.Ready, "ready", nil)
+		l.to(EvReady, "ready")
+		l.startHealth(inst)
+	case evReadyFail:
+		if l.state != Starting {
+			return
+		}
+		inst.notReady = true
+		l.emit(journal.Health, "not ready: "+e.err.Error(), nil)
+		l.to(EvNotReady, e.err.Error())
+		l.beginStop(false, e.err.Error())
+	case evHealth:
+		if l.state != Ready && l.state != Unhealthy {
+			return
+		}
+		if e.ok {
+			inst.healthBad = 0
+			if l.state == Unhealthy {
+				l.emit(journal.Health, "healthy again", nil)
+			}
+			l.to(EvHealthOK, "ready")
+			return
+		}
+		inst.healthBad++
+		msg := fmt.Sprintf("health check failed (%d of %d): %v", inst.healthBad, l.cfg.Health.Failures, e.err)
+		l.emit(journal.Health, msg, nil)
+		if inst.healthBad >= l.cfg.Health.Failures {
+			inst.unhealthy = true
+			l.to(EvHealthDown, msg)
+			l.beginStop(false, msg)
+			return
+		}
+		l.to(EvHealthFail, msg)
+	case evExited:
+		st, _ := inst.tree.ExitState()
+		l.lastExit = exitInfo(st, l.s.deps.Clock.Now(), inst.requested)
+		if l.cfg.Lifetime == config.LifetimeTree {
+			l.lastExit.Description = "its whole tree ended"
+		}
+		if l.state != Stopping {
+			l.emit(journal.Exit, "instance ended: "+l.lastExit.Description, nil)
+			l.to(EvExited, l.lastExit.Description)
+			// Whatever else is in the container (workers of a crashed
+			// server, a daemon) goes before anything starts again.
+			l.beginStop(false, l.lastExit.Description)
+		}
+	case evStopped:
+		l.finishStop(e)
+	}
+}
+
+func exitInfo(st *os.ProcessState, at time.Time, requested bool) *ExitInfo {
+	ei := &ExitInfo{At: at, Requested: requested, Code: -1, Description: "ended"}
+	if st == nil {
+		return ei
+	}
+	ei.Code = st.ExitCode()
+	if ws, ok := st.Sys().(interface{ Signaled() bool }); ok && ws.Signaled() {
+		ei.Signaled = true
+	}
+	ei.Description = st.String()
+	return ei
+}
+
+// beginStop stops the current instance's tree in the background. requested
+// marks a stop that was asked for, which the restart policy never counts.
+func (l *loop) beginStop(requested bool, reason string) {
+	inst := l.inst
+	if inst == nil {
+		return
+	}
+	inst.requested = inst.requested || requested
+	switch l.state {
+	case Stopping:
+	case Failed: // a tree an incomplete stop left behind
+		l.to(EvStopAgain, reason)
+	default:
+		l.to(EvStop, reason)
+	}
+	if inst.cancel == nil {
+		return // a stop is already under way
+	}
+	inst.cancel()
+	inst.cancel = nil
+	cfg := l.cfg
+	leaderGone := false
+	select {
+	case <-inst.tree.Exited():
+		leaderGone = true
+	default:
+	}
+	go func() {
+		rep, err := stopTree(inst.tree, cfg, !leaderGone)
+		l.s.post(event{kind: evStopped, inst: inst.id, report: rep, err: err})
+	}()
+}
+
+// stopTree runs the stop order: the stop hook (when the server is still
+// there to hear it), the stop signal to every member, the grace period, a
+// kill of the whole container, and a bounded wait until it is empty.
+func stopTree(tr *proctree.Tree, cfg *config.Service, hook bool) (proctree.StopReport, error) {
+	grace := cfg.Stop.Grace
+	if h := cfg.Stop.Hook; hook && h != nil {
+		began := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), min(grace, 5*time.Second))
+		req, err := http.NewRequestWithContext(ctx, h.Method, h.URL, nil)
+		if err == nil {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				select {
+				case <-tr.Done():
+				case <-time.After(grace / 2):
+				}
+			}
+		}
+		cancel()
+		select {
+		case <-tr.Done():
+			return proctree.StopReport{Signal: "hook", Duration: time.Since(began)}, nil
+		default:
+		}
+		grace -= time.Since(began)
+		if grace < 0 {
+			grace = 0
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace+15*time.Second)
+	defer cancel()
+	return tr.Stop(ctx, cfg.Stop.Signal, grace)
+}
+
+func (l *loop) finishStop(e event) {
+	inst := l.inst
+	rep := e.report
+	l.lastStop = &rep
+	if e.err != nil {
+		// The tree is not empty: keep it, report, and refuse to start
+		// another instance on top of it.
+		l.emit(journal.Failed, "stop incomplete: "+e.err.Error(), nil)
+		l.to(EvGiveUp, "stop incomplete: "+e.err.Error())
+		return
+	}
+	l.emit(journal.Stopped, fmt.Sprintf("tree empty: %d signalled, %d exited, %d killed in %v", rep.Signalled, rep.Exited, rep.Killed, rep.Duration.Round(time.Millisecond)), nil)
+	l.inst = nil
+	if l.lastExit == nil || l.lastExit.At.Before(inst.started) {
+		st, _ := inst.tree.ExitState()
+		l.lastExit = exitInfo(st, l.s.deps.Clock.Now(), inst.requested)
+	}
+	if inst.requested {
+		l.lastExit.Requested = true
+		l.to(EvStopped, "stopped")
+		if p := l.pending; p != nil && !l.shutdown {
+			l.pending = nil
+			l.spawn(p.profile, true)
+		}
+		return
+	}
+	ex := restart.Exit{
+		At: l.s.deps.Clock.Now(), Uptime: l.s.deps.Clock.Now().Sub(inst.started),
+		Code: l.lastExit.Code, Signaled: l.lastExit.Signaled, Unhealthy: inst.unhealthy || inst.notReady,
+	}
+	if l.cfg.Lifetime == config.LifetimeTree && ex.Code == 0 {
+		ex.Code = 1 // a tree that empties on its own was not asked to
+	}
+	var d restart.Decision
+	l.hist, d = l.cfg.Restart.Decide(l.hist, ex, l.s.deps.Jitter)
+	switch d.Action {
+	case restart.Restart:
+		l.pending = nil
+		l.restartProfile = inst.profile
+		l.emit(journal.Restart, fmt.Sprintf("restarting in %v: %s", d.Delay.Round(time.Millisecond), d.Reason), nil)
+		l.to(EvRetry, fmt.Sprintf("restarting in %v after: %s", d.Delay.Round(time.Millisecond), d.Reason))
+		l.after(d.Delay)
+	case restart.Fail:
+		l.pending = nil
+		l.restartProfile = inst.profile
+		l.emit(journal.Failed, d.Reason, map[string]string{"rearm_at": d.RearmAt.Format(time.RFC3339)})
+		l.to(EvGiveUp, d.Reason)
+		if !d.RearmAt.IsZero() {
+			l.after(d.RearmAt.Sub(l.s.deps.Clock.Now()))
+		}
+	default:
+		l.pending = nil
+		l.to(EvStay, d.Reason)
+	}
+}
