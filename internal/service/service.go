@@ -180,12 +180,12 @@ type loop struct {
 	pending *request
 	// restartProfile is the profile a policy restart (backoff, re-arm) uses.
 	restartProfile string
-	waiters    []waiter
-	timer      interface{ Stop() bool }
-	timerSeq   int
-	nextStart  time.Time
-	shutdown   bool
-	manualNext bool // the next start counts as manual (bypasses the start limit)
+	waiters        []waiter
+	timer          interface{ Stop() bool }
+	timerSeq       int
+	nextStart      time.Time
+	shutdown       bool
+	manualNext     bool // the next start counts as manual (bypasses the start limit)
 }
 
 // New starts the owner goroutine of a service. It does not start the
