@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +47,9 @@ type Deps struct {
 	Jitter       func() float64
 	// OwnerOf names the service of ours whose tree holds pid, or "".
 	OwnerOf func(pid int) string
+	// Track is told every instance id when it is spawned (alive) and when
+	// its tree is verified empty. It must not call into the service.
+	Track func(service, instance string, alive bool)
 }
 
 // ErrShutdown is returned for starts after Shutdown.
@@ -206,6 +211,12 @@ func New(cfg *config.Service, deps Deps) *Service {
 	if deps.Bus == nil {
 		deps.Bus = journal.NewBus(100, nil)
 	}
+	if deps.OwnerOf == nil {
+		deps.OwnerOf = func(int) string { return "" }
+	}
+	if deps.Track == nil {
+		deps.Track = func(string, string, bool) {}
+	}
 	s := &Service{name: cfg.Name, deps: deps, reqs: make(chan request), evs: make(chan event, 16), done: make(chan struct{})}
 	l := &loop{s: s, cfg: cfg, state: Stopped, since: deps.Clock.Now()}
 	go l.run()
@@ -299,6 +310,12 @@ func (s *Service) Close() {
 		s.evs <- event{kind: -1}
 		<-s.done
 	}
+}
+
+func newInstanceID() string {
+	var b [12]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // post hands an event to the owner goroutine, or drops it once the service
@@ -559,7 +576,10 @@ func (l *loop) spawn(profile string, manual bool) {
 		argv, err = l.cfg.CommandFor(profile)
 	}
 	var tr *proctree.Tree
+	id := newInstanceID()
 	if err == nil {
+		// Known before it exists: no process of ours is ever unaccounted for.
+		l.s.deps.Track(l.cfg.Name, id, true)
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Dir = l.cfg.Dir
 		cmd.Env = append(os.Environ(), l.cfg.Env...)
@@ -570,8 +590,11 @@ func (l *loop) spawn(profile string, manual bool) {
 		cmd.Stderr = l.s.deps.Logs.Writer("stderr")
 		tr, err = proctree.Start(cmd, proctree.Options{
 			Containment: l.s.deps.Containment, CgroupParent: l.s.deps.CgroupParent,
-			Service: l.cfg.Name, Logger: l.s.deps.Log,
+			Service: l.cfg.Name, Instance: id, Logger: l.s.deps.Log,
 		})
+		if err != nil {
+			l.s.deps.Track(l.cfg.Name, id, false)
+		}
 	}
 	if err != nil {
 		l.emit(journal.Refused, "start refused: "+err.Error(), nil)
@@ -591,10 +614,11 @@ func (l *loop) spawn(profile string, manual bool) {
 	l.to(EvStart, "starting")
 
 	evs := l.s.deps.Containment
+	lifetime := l.cfg.Lifetime // helpers never read the loop's fields
 	go func() {
 		// An instance ends with its leader, or with its whole tree for
 		// launchers that exit after starting the real server.
-		if l.cfg.Lifetime == config.LifetimeTree {
+		if lifetime == config.LifetimeTree {
 			<-tr.Done()
 		} else {
 			<-tr.Exited()
@@ -811,6 +835,7 @@ func (l *loop) finishStop(e event) {
 		return
 	}
 	l.emit(journal.Stopped, fmt.Sprintf("tree empty: %d signalled, %d exited, %d killed in %v", rep.Signalled, rep.Exited, rep.Killed, rep.Duration.Round(time.Millisecond)), nil)
+	l.s.deps.Track(l.cfg.Name, inst.id, false)
 	l.inst = nil
 	if l.lastExit == nil || l.lastExit.At.Before(inst.started) {
 		st, _ := inst.tree.ExitState()

@@ -1,0 +1,483 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/journal"
+	"github.com/corral-sh/corral/internal/logs"
+	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/service"
+	"github.com/corral-sh/corral/proctree"
+)
+
+// Options configure a Supervisor.
+type Options struct {
+	// StateDir holds logs (StateDir/logs). Empty: logs stay in memory.
+	StateDir    string
+	Containment proctree.Containment
+	Log         *slog.Logger
+	Bus         *journal.Bus
+}
+
+// Supervisor runs the services of one configuration.
+type Supervisor struct {
+	opts Options
+	bus  *journal.Bus
+
+	// mu guards cfg, svcs, instances and closed. Never held while calling
+	// into a service (a service's goroutine may call OwnerOf).
+	mu        sync.Mutex
+	cfg       *config.File
+	svcs      map[string]*service.Service
+	instances map[string]string // every instance id ever spawned → service
+	live      map[string]bool   // instance ids whose tree may still hold processes
+	closed    bool
+}
+
+// ErrUnknown is returned (wrapped) for a service name not in the configuration.
+var ErrUnknown = errors.New("unknown service")
+
+// New builds the services of cfg; none is started.
+func New(cfg *config.File, o Options) (*Supervisor, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Bus == nil {
+		o.Bus = journal.NewBus(1000, nil)
+	}
+	if o.StateDir != "" {
+		if err := os.MkdirAll(filepath.Join(o.StateDir, "logs"), 0o700); err != nil {
+			return nil, fmt.Errorf("supervisor: %w", err)
+		}
+	}
+	s := &Supervisor{opts: o, bus: o.Bus, cfg: cfg, svcs: map[string]*service.Service{},
+		instances: map[string]string{}, live: map[string]bool{}}
+	for _, name := range cfg.Names() {
+		s.svcs[name] = s.newService(cfg.Services[name])
+	}
+	return s, nil
+}
+
+// track records an instance id when it is spawned (alive) and when its tree
+// was verified empty. It is called synchronously by the services, so the
+// survivor scan can never miss an instance.
+func (s *Supervisor) track(service, instance string, alive bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if alive {
+		s.instances[instance] = service
+		s.live[instance] = true
+	} else {
+		delete(s.live, instance)
+	}
+}
+
+func (s *Supervisor) newService(cfg *config.Service) *service.Service {
+	sinkOpts := logs.Options{}
+	if s.opts.StateDir != "" {
+		sinkOpts.File = filepath.Join(s.opts.StateDir, "logs", cfg.Name+".log")
+	}
+	return service.New(cfg, service.Deps{
+		Containment: s.opts.Containment,
+		Logs:        logs.NewSink(sinkOpts),
+		Bus:         s.bus,
+		Log:         s.opts.Log.With("service", cfg.Name),
+		OwnerOf:     s.OwnerOf,
+		Track:       s.track,
+	})
+}
+
+// Bus returns the event stream.
+func (s *Supervisor) Bus() *journal.Bus { return s.bus }
+
+// Config returns the configuration in force.
+func (s *Supervisor) Config() *config.File {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// OwnerOf returns the service whose instance marker pid carries, or "".
+func (s *Supervisor) OwnerOf(pid int) string {
+	id := procinfo.Marker(pid)
+	if id == "" {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.instances[id]
+}
+
+func (s *Supervisor) get(name string) (*service.Service, *config.Service, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, service.ErrShutdown
+	}
+	svc, ok := s.svcs[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w %q (configured: %s)", ErrUnknown, name, strings.Join(s.cfg.Names(), ", "))
+	}
+	return svc, s.cfg.Services[name], nil
+}
+
+// ensureDeps makes every service that name starts after ready, first.
+func (s *Supervisor) ensureDeps(ctx context.Context, cfg *config.Service, seen map[string]bool) error {
+	for _, dep := range cfg.After {
+		if seen[dep] {
+			continue
+		}
+		seen[dep] = true
+		if _, err := s.ensure(ctx, dep, seen); err != nil {
+			return fmt.Errorf("%s starts after %s: %w", cfg.Name, dep, err)
+		}
+	}
+	return nil
+}
+
+// Ensure makes name ready (and everything it starts after), starting what
+// is needed; it returns at once for a ready service.
+func (s *Supervisor) Ensure(ctx context.Context, name string) (service.Status, error) {
+	return s.ensure(ctx, name, map[string]bool{name: true})
+}
+
+func (s *Supervisor) ensure(ctx context.Context, name string, seen map[string]bool) (service.Status, error) {
+	svc, cfg, err := s.get(name)
+	if err != nil {
+		return service.Status{}, err
+	}
+	if err := s.ensureDeps(ctx, cfg, seen); err != nil {
+		return service.Status{}, err
+	}
+	return svc.Ensure(ctx)
+}
+
+// Start starts name (after its dependencies are ready).
+func (s *Supervisor) Start(ctx context.Context, name, profile string, wait bool) (service.Status, error) {
+	svc, cfg, err := s.get(name)
+	if err != nil {
+		return service.Status{}, err
+	}
+	if err := s.ensureDeps(ctx, cfg, map[string]bool{name: true}); err != nil {
+		return service.Status{}, err
+	}
+	return svc.Start(ctx, profile, wait)
+}
+
+// Restart stops name completely, then starts it.
+func (s *Supervisor) Restart(ctx context.Context, name, profile string, wait bool) (service.Status, error) {
+	svc, cfg, err := s.get(name)
+	if err != nil {
+		return service.Status{}, err
+	}
+	if err := s.ensureDeps(ctx, cfg, map[string]bool{name: true}); err != nil {
+		return service.Status{}, err
+	}
+	return svc.Restart(ctx, profile, wait)
+}
+
+// Stop stops name and returns once its tree is verified empty.
+func (s *Supervisor) Stop(ctx context.Context, name string) (service.Status, error) {
+	svc, _, err := s.get(name)
+	if err != nil {
+		return service.Status{}, err
+	}
+	return svc.Stop(ctx)
+}
+
+// View is a service's status with its member tree.
+type View struct {
+	service.Status
+	Members     []proctree.Process `json:"members,omitempty"`
+	MemberCount int                `json:"member_count"`
+	RSS         int64              `json:"rss"`
+}
+
+func view(svc *service.Service, withMembers bool) View {
+	v := View{Status: svc.Status()}
+	if tr := svc.Tree(); tr != nil {
+		if ms, err := tr.Members(); err == nil {
+			v.MemberCount = len(ms)
+			for _, m := range ms {
+				v.RSS += m.RSS
+			}
+			if withMembers {
+				v.Members = ms
+			}
+		}
+	}
+	return v
+}
+
+// Inspect returns one service's view with its members.
+func (s *Supervisor) Inspect(name string) (View, error) {
+	svc, _, err := s.get(name)
+	if err != nil {
+		return View{}, err
+	}
+	return view(svc, true), nil
+}
+
+// List returns every service's view, by name.
+func (s *Supervisor) List(withMembers bool) []View {
+	s.mu.Lock()
+	svcs := make([]*service.Service, 0, len(s.svcs))
+	for _, n := range s.cfg.Names() {
+		svcs = append(svcs, s.svcs[n])
+	}
+	s.mu.Unlock()
+	out := make([]View, len(svcs))
+	var wg sync.WaitGroup
+	for i, svc := range svcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = view(svc, withMembers)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// Logs returns a service's output sink.
+func (s *Supervisor) Logs(name string) (*logs.Sink, error) {
+	svc, _, err := s.get(name)
+	if err != nil {
+		return nil, err
+	}
+	return svc.Logs(), nil
+}
+
+// AutoStart ensures every autostart service, dependencies first, services
+// of one dependency level in parallel. It returns the first errors joined.
+func (s *Supervisor) AutoStart(ctx context.Context) error {
+	cfg := s.Config()
+	levels, err := cfg.StartOrder()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, level := range levels {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, name := range level {
+			if !cfg.Services[name].Autostart {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.Ensure(ctx, name); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	return errors.Join(errs...)
+}
+
+// ReloadResult says what a reload did.
+type ReloadResult struct {
+	Added     []string `json:"added"`
+	Removed   []string `json:"removed"`
+	Changed   []string `json:"changed"`
+	Unchanged []string `json:"unchanged"`
+}
+
+// Reload applies cfg: new services are added (and started if autostart),
+// removed ones stopped, changed ones reconfigured and restarted if they
+// were running, unchanged ones left alone.
+func (s *Supervisor) Reload(ctx context.Context, cfg *config.File) (ReloadResult, error) {
+	var res ReloadResult
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return res, service.ErrShutdown
+	}
+	old := s.cfg
+	removed := map[string]*service.Service{}
+	var changed []*service.Service
+	for name, svc := range s.svcs {
+		if _, ok := cfg.Services[name]; !ok {
+			removed[name] = svc
+			res.Removed = append(res.Removed, name)
+		}
+	}
+	for _, name := range cfg.Names() {
+		nc := cfg.Services[name]
+		oc, ok := old.Services[name]
+		switch {
+		case !ok:
+			s.svcs[name] = s.newService(nc)
+			res.Added = append(res.Added, name)
+		case !reflect.DeepEqual(comparable(oc), comparable(nc)):
+			changed = append(changed, s.svcs[name])
+			res.Changed = append(res.Changed, name)
+		default:
+			res.Unchanged = append(res.Unchanged, name)
+		}
+	}
+	for name := range removed {
+		delete(s.svcs, name)
+	}
+	s.cfg = cfg
+	s.mu.Unlock()
+	sort.Strings(res.Removed)
+
+	var errs []error
+	for name, svc := range removed {
+		if _, err := svc.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping removed service %s: %w", name, err))
+		}
+		svc.Close()
+	}
+	for _, svc := range changed {
+		svc.Configure(cfg.Services[svc.Name()])
+		if st := svc.Status(); st.State.Running() {
+			if _, err := svc.Restart(ctx, st.Profile, false); err != nil {
+				errs = append(errs, fmt.Errorf("restarting changed service %s: %w", svc.Name(), err))
+			}
+		}
+	}
+	for _, name := range res.Added {
+		if cfg.Services[name].Autostart {
+			if _, err := s.Start(ctx, name, "", false); err != nil {
+				errs = append(errs, fmt.Errorf("starting new service %s: %w", name, err))
+			}
+		}
+	}
+	s.bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("reloaded %s: %d added, %d removed, %d changed, %d unchanged",
+		cfg.Path, len(res.Added), len(res.Removed), len(res.Changed), len(res.Unchanged))})
+	return res, errors.Join(errs...)
+}
+
+// comparable drops what cannot be compared by value (compiled patterns are
+// compared by their source).
+func comparable(c *config.Service) any {
+	type probe struct {
+		config.Probe
+		Body, Log string
+	}
+	mk := func(p config.Probe) probe {
+		q := probe{Probe: p}
+		if p.Body != nil {
+			q.Body = p.Body.String()
+		}
+		if p.Log != nil {
+			q.Log = p.Log.String()
+		}
+		q.Probe.Body, q.Probe.Log = nil, nil
+		return q
+	}
+	cc := *c
+	ready, health := mk(c.Ready), mk(c.Health.Probe)
+	cc.Ready, cc.Health.Probe = config.Probe{}, config.Probe{}
+	return struct {
+		C      config.Service
+		R, H   probe
+		Failed int
+	}{cc, ready, health, c.Health.Failures}
+}
+
+// Survivor is a process of ours still alive after a shutdown.
+type Survivor struct {
+	Service  string   `json:"service"`
+	Instance string   `json:"instance"`
+	PID      int      `json:"pid"`
+	Cmdline  []string `json:"cmdline"`
+}
+
+// ShutdownResult is the outcome of a verified shutdown.
+type ShutdownResult struct {
+	Stopped   []string   `json:"stopped"`
+	Errors    []string   `json:"errors,omitempty"`
+	Survivors []Survivor `json:"survivors"`
+}
+
+// Shutdown stops every service in reverse dependency order (each level in
+// parallel), refuses further starts, and then scans the process table for
+// any process carrying the marker of any instance this supervisor ever
+// started. The result's Survivors must be empty.
+func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
+	var res ShutdownResult
+	s.mu.Lock()
+	s.closed = true
+	cfg := s.cfg
+	svcs := make(map[string]*service.Service, len(s.svcs))
+	for n, svc := range s.svcs {
+		svcs[n] = svc
+	}
+	s.mu.Unlock()
+	levels, err := cfg.StartOrder()
+	if err != nil {
+		levels = [][]string{cfg.Names()}
+	}
+	var mu sync.Mutex
+	for i := len(levels) - 1; i >= 0; i-- {
+		var wg sync.WaitGroup
+		for _, name := range levels[i] {
+			svc := svcs[name]
+			if svc == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := svc.Shutdown(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", name, err))
+				} else {
+					res.Stopped = append(res.Stopped, name)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	sort.Strings(res.Stopped)
+	res.Survivors = s.Survivors()
+	s.bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("shutdown: %d services stopped, %d survivors", len(res.Stopped), len(res.Survivors))})
+	return res
+}
+
+// Survivors scans the process table for processes carrying the marker of
+// any instance this supervisor started.
+func (s *Supervisor) Survivors() []Survivor {
+	s.mu.Lock()
+	ids := make(map[string]string, len(s.instances))
+	for id, svc := range s.instances {
+		ids[id] = svc
+	}
+	s.mu.Unlock()
+	snap, err := procinfo.Snapshot()
+	if err != nil {
+		return []Survivor{{Service: "?", Cmdline: []string{"cannot scan processes: " + err.Error()}}}
+	}
+	out := []Survivor{}
+	self := os.Getpid()
+	for _, st := range snap {
+		if st.Zombie() || st.PID == self {
+			continue
+		}
+		id := procinfo.Marker(st.PID)
+		if svc, ok := ids[id]; ok && id != "" {
+			argv, _ := procinfo.Cmdline(st.PID)
+			out = append(out, Survivor{Service: svc, Instance: id, PID: st.PID, Cmdline: argv})
+		}
+	}
+	return out
+}
