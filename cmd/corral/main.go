@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/corral-sh/corral/client"
 	"github.com/corral-sh/corral/internal/demo"
 	"github.com/corral-sh/corral/internal/testproc"
 	"github.com/corral-sh/corral/proctree"
@@ -31,10 +32,17 @@ func main() {
 
 // Exit codes, documented in README.md.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
-	exitLeft    = 3 // processes survived a stop
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitLeft     = 3 // processes survived a stop or shutdown
+	exitNoDaemon = 4 // no daemon answers for this state directory
+)
+
+var (
+	errUsage = errors.New("usage")
+	// errLeft marks a result whose survivors were already printed.
+	errLeft = errors.New("supervised processes survived")
 )
 
 func run(args []string) int {
@@ -43,47 +51,52 @@ func run(args []string) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	err := root.ExecuteContext(ctx)
-	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+	if err != nil && (strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "accepts ") ||
+		strings.HasPrefix(err.Error(), "requires ")) {
 		err = fmt.Errorf("%w: %v", errUsage, err)
 	}
-	switch {
-	case err == nil:
+	if err == nil {
 		return exitOK
-	case errors.Is(err, demo.ErrLeft) || errors.Is(err, proctree.ErrNotEmpty):
-		fmt.Fprintln(os.Stderr, "corral:", err)
+	}
+	fmt.Fprintln(os.Stderr, "corral:", err)
+	switch {
+	case errors.Is(err, demo.ErrLeft) || errors.Is(err, proctree.ErrNotEmpty) || errors.Is(err, errLeft):
 		return exitLeft
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "corral:", err)
 		return exitUsage
+	case errors.Is(err, client.ErrNoDaemon):
+		return exitNoDaemon
 	default:
-		fmt.Fprintln(os.Stderr, "corral:", err)
 		return exitFailure
 	}
 }
 
-var errUsage = errors.New("usage")
+// globals are the flags every command shares.
+type globals struct {
+	config      string
+	stateDir    string
+	containment string
+	json        bool
+}
 
 func newRoot() *cobra.Command {
-	var containment string
+	g := &globals{}
 	root := &cobra.Command{
-		Use:           "corral",
-		Short:         "A process supervisor whose programs, and everything they spawn, can always be stopped completely",
+		Use:   "corral",
+		Short: "A process supervisor whose programs, and everything they spawn, can always be stopped completely",
+		Long: `corral runs the services of corral.toml so that each one and every process it
+spawns stay in one container, and every stop, restart, crash or shutdown
+leaves nothing behind. See README.md and docs/.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w: %v (see corral %s --help)", errUsage, err, c.Name())
 	})
-	root.PersistentFlags().StringVar(&containment, "containment", "auto",
-		"containment mechanism: auto, cgroup or pgroup (also $CORRAL_CONTAINMENT)")
-
-	parseContainment := func() (proctree.Containment, error) {
-		c, err := proctree.ParseContainment(containment)
-		if err != nil {
-			return c, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		return c, nil
-	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.config, "config", "c", "corral.toml", "configuration file")
+	pf.StringVar(&g.stateDir, "state-dir", "", "state directory (default: .corral beside the configuration file)")
+	pf.StringVar(&g.containment, "containment", "auto", "containment mechanism: auto, cgroup or pgroup (also $CORRAL_CONTAINMENT)")
 
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
@@ -93,13 +106,12 @@ func newRoot() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "corral %s (%s, %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 	})
-
 	root.AddCommand(&cobra.Command{
 		Use:   "demo",
 		Short: "Supervise a built-in WebUI-like tree and prove that stopping it leaves nothing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := parseContainment()
+			c, err := g.parseContainment()
 			if err != nil {
 				return err
 			}
@@ -107,7 +119,17 @@ func newRoot() *cobra.Command {
 			return err
 		},
 	})
+	addDaemonCommands(root, g)
+	addServiceCommands(root, g)
 	return root
+}
+
+func (g *globals) parseContainment() (proctree.Containment, error) {
+	c, err := proctree.ParseContainment(g.containment)
+	if err != nil {
+		return c, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return c, nil
 }
 
 func buildVersion() string {

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/render"
 	"github.com/corral-sh/corral/internal/testproc"
 	"github.com/corral-sh/corral/proctree"
 )
@@ -143,64 +141,12 @@ func carriers(id string) []int {
 	return out
 }
 
-// printTree prints members as a forest by parent; a member whose parent is
-// not a member (the leader, a re-parented daemon) starts a new root.
 func printTree(w io.Writer, ms []proctree.Process, leader int) {
-	byPID := map[int]proctree.Process{}
-	kids := map[int][]int{}
-	for _, m := range ms {
-		byPID[m.PID] = m
+	procs := make([]render.Proc, len(ms))
+	for i, m := range ms {
+		procs[i] = render.Proc{PID: m.PID, PPID: m.PPID, PGID: m.PGID, Cmdline: m.Cmdline, RSS: m.RSS}
 	}
-	var roots []int
-	for _, m := range ms {
-		if _, ok := byPID[m.PPID]; ok {
-			kids[m.PPID] = append(kids[m.PPID], m.PID)
-		} else {
-			roots = append(roots, m.PID)
-		}
-	}
-	sort.Ints(roots)
-	var walk func(pid int, prefix string, last, root bool)
-	walk = func(pid int, prefix string, last, root bool) {
-		m := byPID[pid]
-		branch, next := "", prefix
-		if !root {
-			if last {
-				branch, next = "└─ ", prefix+"   "
-			} else {
-				branch, next = "├─ ", prefix+"│  "
-			}
-		}
-		note := ""
-		if root && m.PGID != leader {
-			note = "  (own session, re-parented: found by the container)"
-		}
-		left := fmt.Sprintf("%s%s%d  %s", prefix, branch, m.PID, short(m.Cmdline))
-		fmt.Fprintf(w, "     %-*s %9s%s\n", 56, left, human(m.RSS), note)
-		cs := kids[pid]
-		sort.Ints(cs)
-		for i, c := range cs {
-			walk(c, next, i == len(cs)-1, false)
-		}
-	}
-	for _, r := range roots {
-		walk(r, "", true, true)
-	}
+	render.Tree(w, "     ", procs, leader)
 }
 
-func short(argv []string) string {
-	if len(argv) == 0 {
-		return "?"
-	}
-	parts := append([]string{filepath.Base(argv[0])}, argv[1:]...)
-	s := strings.Join(parts, " ")
-	if len(s) > 36 {
-		s = s[:33] + "..."
-	}
-	return s
-}
-
-func human(b int64) string {
-	const mib = 1 << 20
-	return fmt.Sprintf("%.1f MiB", float64(b)/mib)
-}
+func human(b int64) string { return render.Bytes(b) }

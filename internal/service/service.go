@@ -364,7 +364,7 @@ func (l *loop) emit(kind journal.Kind, msg string, fields map[string]string) {
 		e.Instance, e.PID = l.inst.id, l.inst.tree.PID()
 	}
 	l.s.deps.Bus.Emit(e)
-	l.s.deps.Log.Info(msg, "service", l.cfg.Name, "kind", string(kind))
+	l.s.deps.Log.Info(msg, "kind", string(kind))
 }
 
 // to moves the state machine; reason explains the new state.

@@ -1,0 +1,4 @@
+// Package client is the public Go client of corral's control API: HTTP/JSON
+// over the daemon's unix socket. The types here are the wire contract
+// (docs/api.md describes the same routes).
+package client

@@ -1,0 +1,117 @@
+package client
+
+import "time"
+
+// Process is one member of a service's tree.
+type Process struct {
+	PID        int       `json:"pid"`
+	PPID       int       `json:"ppid"`
+	PGID       int       `json:"pgid"`
+	Start      time.Time `json:"start"`
+	Cmdline    []string  `json:"cmdline"`
+	RSS        int64     `json:"rss"`
+	State      string    `json:"state"`
+	StartTicks uint64    `json:"start_ticks"`
+}
+
+// StopReport says what stopping a tree did.
+type StopReport struct {
+	Signal    string        `json:"signal"`
+	Signalled int           `json:"signalled"`
+	Exited    int           `json:"exited_on_signal"`
+	Killed    int           `json:"killed"`
+	Duration  time.Duration `json:"duration"`
+	Survivors []Process     `json:"survivors"`
+}
+
+// ExitInfo says how an instance ended.
+type ExitInfo struct {
+	At          time.Time `json:"at"`
+	Code        int       `json:"code"`
+	Signaled    bool      `json:"signaled,omitempty"`
+	Description string    `json:"description"`
+	Requested   bool      `json:"requested,omitempty"`
+}
+
+// Service is a service's status.
+type Service struct {
+	Name         string      `json:"name"`
+	State        string      `json:"state"`
+	Reason       string      `json:"reason,omitempty"`
+	Since        time.Time   `json:"since"`
+	Instance     string      `json:"instance,omitempty"`
+	PID          int         `json:"pid,omitempty"`
+	Mechanism    string      `json:"mechanism,omitempty"`
+	Profile      string      `json:"profile,omitempty"`
+	StartedAt    time.Time   `json:"started_at,omitzero"`
+	Restarts     int         `json:"restarts"`
+	Starts       int         `json:"starts"`
+	NextStart    time.Time   `json:"next_start,omitzero"`
+	LastExit     *ExitInfo   `json:"last_exit,omitempty"`
+	ExternalPIDs []int       `json:"external_pids,omitempty"`
+	LastStop     *StopReport `json:"last_stop,omitempty"`
+	Members      []Process   `json:"members,omitempty"`
+	MemberCount  int         `json:"member_count"`
+	RSS          int64       `json:"rss"`
+}
+
+// Daemon describes the running daemon.
+type Daemon struct {
+	PID       int       `json:"pid"`
+	Version   string    `json:"version"`
+	Config    string    `json:"config"`
+	StateDir  string    `json:"state_dir"`
+	Started   time.Time `json:"started"`
+	Mechanism string    `json:"mechanism"`
+}
+
+// LogLine is one line of a service's output.
+type LogLine struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Stream string    `json:"stream"`
+	Text   string    `json:"text"`
+}
+
+// Event is one entry of the event stream.
+type Event struct {
+	Seq      uint64            `json:"seq"`
+	Time     time.Time         `json:"time"`
+	Kind     string            `json:"kind"`
+	Service  string            `json:"service,omitempty"`
+	Instance string            `json:"instance,omitempty"`
+	PID      int               `json:"pid,omitempty"`
+	Message  string            `json:"message"`
+	Fields   map[string]string `json:"fields,omitempty"`
+}
+
+// ReloadResult says what a reload changed.
+type ReloadResult struct {
+	Added     []string `json:"added"`
+	Removed   []string `json:"removed"`
+	Changed   []string `json:"changed"`
+	Unchanged []string `json:"unchanged"`
+}
+
+// Survivor is a supervised process still alive after a shutdown.
+type Survivor struct {
+	Service  string   `json:"service"`
+	Instance string   `json:"instance"`
+	PID      int      `json:"pid"`
+	Cmdline  []string `json:"cmdline"`
+}
+
+// ShutdownResult is the outcome of a verified shutdown.
+type ShutdownResult struct {
+	Stopped   []string   `json:"stopped"`
+	Errors    []string   `json:"errors,omitempty"`
+	Survivors []Survivor `json:"survivors"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Message string `json:"error"`
+	Status  int    `json:"-"`
+}
+
+func (e *Error) Error() string { return e.Message }

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/corral-sh/corral/client"
+	"github.com/corral-sh/corral/internal/daemon"
+	"github.com/corral-sh/corral/internal/ipc"
+	"github.com/corral-sh/corral/internal/supervisor"
+)
+
+func (g *globals) state() string {
+	if g.stateDir != "" {
+		return g.stateDir
+	}
+	return daemon.DefaultStateDir(g.config)
+}
+
+func (g *globals) client() *client.Client { return client.New(ipc.Path(g.state())) }
+
+func addDaemonCommands(root *cobra.Command, g *globals) {
+	root.AddCommand(&cobra.Command{
+		Use:   "daemon",
+		Short: "Run the supervisor in the foreground (SIGHUP reloads, SIGTERM/SIGINT shut down verified)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.parseContainment()
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			cfgPath, _ := filepath.Abs(g.config)
+			// The daemon's own context ignores the CLI's signal handling:
+			// SIGTERM and SIGINT mean a verified shutdown, which it runs.
+			res, err := daemon.Run(context.Background(), daemon.Options{
+				ConfigPath: cfgPath, StateDir: g.state(), Containment: c, Version: buildVersion(), Log: log,
+			})
+			if err != nil {
+				return err
+			}
+			return printShutdown(cmd.OutOrStdout(), res)
+		},
+	})
+
+	var upTimeout time.Duration
+	up := &cobra.Command{
+		Use:   "up [SERVICE...]",
+		Short: "Start the daemon in the background if none runs, then ensure the services (default: every autostart service)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), upTimeout)
+			defer cancel()
+			cl := g.client()
+			if _, err := cl.Daemon(ctx); errors.Is(err, client.ErrNoDaemon) {
+				if err := g.spawnDaemon(ctx, cl); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				list, err := cl.List(ctx, false)
+				if err != nil {
+					return err
+				}
+				cfg, err := loadConfigNames(g.config)
+				if err != nil {
+					return err
+				}
+				for _, s := range list {
+					if cfg[s.Name] {
+						args = append(args, s.Name)
+					}
+				}
+			}
+			return ensureAll(ctx, cmd.OutOrStdout(), cl, args, upTimeout)
+		},
+	}
+	up.Flags().DurationVar(&upTimeout, "timeout", 5*time.Minute, "give up after this long")
+	root.AddCommand(up)
+
+	root.AddCommand(&cobra.Command{
+		Use:   "reload",
+		Short: "Re-read the configuration; apply only what changed (a bad file is rejected, nothing changes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := g.client().Reload(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "added %v, removed %v, changed %v, unchanged %v\n", res.Added, res.Removed, res.Changed, res.Unchanged)
+			return nil
+		},
+	})
+
+	root.AddCommand(&cobra.Command{
+		Use:   "shutdown",
+		Short: "Stop every service (reverse dependency order) and the daemon; exit 0 only if nothing is left",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl := g.client()
+			res, err := cl.Shutdown(context.WithoutCancel(cmd.Context()))
+			if err != nil {
+				return err
+			}
+			// Wait until the daemon has let go of its socket.
+			for i := 0; i < 100; i++ {
+				if _, err := cl.Daemon(cmd.Context()); errors.Is(err, client.ErrNoDaemon) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			return printShutdown(cmd.OutOrStdout(), toSupervisorResult(res))
+		},
+	})
+}
+
+func toSupervisorResult(r client.ShutdownResult) supervisor.ShutdownResult {
+	out := supervisor.ShutdownResult{Stopped: r.Stopped, Errors: r.Errors}
+	for _, s := range r.Survivors {
+		out.Survivors = append(out.Survivors, supervisor.Survivor(s))
+	}
+	return out
+}
+
+func printShutdown(w io.Writer, res supervisor.ShutdownResult) error {
+	fmt.Fprintf(w, "stopped %d services %v\n", len(res.Stopped), res.Stopped)
+	for _, e := range res.Errors {
+		fmt.Fprintln(w, "error:", e)
+	}
+	if len(res.Survivors) > 0 {
+		fmt.Fprintf(w, "NOT CLEAN: %d supervised processes are still alive:\n", len(res.Survivors))
+		for _, s := range res.Survivors {
+			fmt.Fprintf(w, "  pid %d of %s (instance %s): %v\n", s.PID, s.Service, s.Instance, s.Cmdline)
+		}
+		return fmt.Errorf("%w: %d processes", errLeft, len(res.Survivors))
+	}
+	fmt.Fprintln(w, "verified: 0 supervised processes remain")
+	if len(res.Errors) > 0 {
+		return fmt.Errorf("shutdown had %d errors", len(res.Errors))
+	}
+	return nil
+}
+
+// spawnDaemon starts `corral daemon` detached, logging to the state
+// directory, and waits until it answers (or dies, with its log's tail).
+func (g *globals) spawnDaemon(ctx context.Context, cl *client.Client) error {
+	if err := os.MkdirAll(g.state(), 0o700); err != nil {
+		return err
+	}
+	logPath := filepath.Join(g.state(), "daemon.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cfgPath, _ := filepath.Abs(g.config)
+	cmd := exec.Command(exe, "daemon", "-c", cfgPath, "--state-dir", g.state(), "--containment", g.containment)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	detach(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for d := 5 * time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
+		if _, err := cl.Daemon(ctx); err == nil {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			tail, _ := os.ReadFile(logPath)
+			if len(tail) > 2000 {
+				tail = tail[len(tail)-2000:]
+			}
+			return fmt.Errorf("the daemon exited (%v) before answering; its log %s ends:\n%s", err, logPath, tail)
+		case <-ctx.Done():
+			return fmt.Errorf("the daemon did not answer on %s: %w", ipc.Path(g.state()), ctx.Err())
+		case <-time.After(d):
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/corral-sh/corral/client"
+	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/render"
+)
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// loadConfigNames returns the configuration's autostart services.
+func loadConfigNames(path string) (map[string]bool, error) {
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for n, s := range f.Services {
+		if s.Autostart {
+			out[n] = true
+		}
+	}
+	return out, nil
+}
+
+func ensureAll(ctx context.Context, w io.Writer, cl *client.Client, names []string, timeout time.Duration) error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs []string
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := cl.Ensure(ctx, n, timeout)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", n, err))
+				return
+			}
+			fmt.Fprintf(w, "%s: %s%s\n", n, s.State, describeInstance(s))
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func describeInstance(s client.Service) string {
+	switch {
+	case s.State == "external":
+		return fmt.Sprintf(" (served by pids %v, not started by corral)", s.ExternalPIDs)
+	case s.PID != 0:
+		return fmt.Sprintf(" (pid %d, %d processes, %s)", s.PID, s.MemberCount, render.Bytes(s.RSS))
+	}
+	return ""
+}
+
+func addServiceCommands(root *cobra.Command, g *globals) {
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON instead of text")
+
+	var ensureTimeout time.Duration
+	ensure := &cobra.Command{
+		Use:   "ensure SERVICE",
+		Short: "Make a service ready: start it if needed, wait for readiness; concurrent calls coalesce",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), ensureTimeout+5*time.Second)
+			defer cancel()
+			s, err := g.client().Ensure(ctx, args[0], ensureTimeout)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return writeJSON(cmd.OutOrStdout(), s)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s\n", s.Name, s.State, describeInstance(s))
+			return nil
+		},
+	}
+	ensure.Flags().DurationVar(&ensureTimeout, "timeout", 5*time.Minute, "give up after this long")
+	root.AddCommand(ensure)
+
+	for _, verb := range []string{"start", "restart"} {
+		var wait bool
+		var profile string
+		c := &cobra.Command{
+			Use:   verb + " SERVICE...",
+			Short: map[string]string{"start": "Start services; returns once each runs (--wait: once ready)", "restart": "Stop services completely, then start them (--profile applies a named argument set)"}[verb],
+			Args:  cobra.MinimumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cl := g.client()
+				for _, n := range args {
+					var s client.Service
+					var err error
+					if verb == "start" {
+						s, err = cl.Start(cmd.Context(), n, profile, wait)
+					} else {
+						s, err = cl.Restart(cmd.Context(), n, profile, wait)
+					}
+					if err != nil {
+						return fmt.Errorf("%s %s: %w", verb, n, err)
+					}
+					if g.json {
+						writeJSON(cmd.OutOrStdout(), s)
+					} else {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s\n", s.Name, s.State, describeInstance(s))
+					}
+				}
+				return nil
+			},
+		}
+		c.Flags().BoolVar(&wait, "wait", false, "return once ready")
+		c.Flags().StringVar(&profile, "profile", "", "named argument set from the service's profiles")
+		root.AddCommand(c)
+	}
+
+	root.AddCommand(&cobra.Command{
+		Use:   "stop SERVICE...",
+		Short: "Stop services; returns once each tree is verified empty",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl := g.client()
+			for _, n := range args {
+				s, err := cl.Stop(cmd.Context(), n)
+				if err != nil {
+					return fmt.Errorf("stop %s: %w", n, err)
+				}
+				if g.json {
+					writeJSON(cmd.OutOrStdout(), s)
+					continue
+				}
+				msg := ""
+				if r := s.LastStop; r != nil {
+					msg = fmt.Sprintf(": %d signalled, %d exited, %d killed in %v; 0 left", r.Signalled, r.Exited, r.Killed, r.Duration.Round(time.Millisecond))
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s\n", s.Name, s.State, msg)
+			}
+			return nil
+		},
+	})
+
+	root.AddCommand(&cobra.Command{
+		Use:   "status [SERVICE]",
+		Short: "Services, states, instances; with a SERVICE, its member tree",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl := g.client()
+			out := cmd.OutOrStdout()
+			if len(args) == 1 {
+				s, err := cl.Inspect(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return writeJSON(out, s)
+				}
+				printService(out, s)
+				return nil
+			}
+			list, err := cl.List(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return writeJSON(out, list)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tPROCS\tRSS\tUPTIME\tRESTARTS\tLAST EXIT\tREASON")
+			now := time.Now()
+			for _, s := range list {
+				pid, up := "-", "-"
+				if s.PID != 0 {
+					pid = fmt.Sprint(s.PID)
+					up = render.Duration(now.Sub(s.StartedAt))
+				}
+				last := "-"
+				if s.LastExit != nil {
+					last = s.LastExit.Description
+				}
+				reason := s.Reason
+				if reason == string(s.State) {
+					reason = ""
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, pid, s.MemberCount, render.Bytes(s.RSS), up, s.Restarts, last, reason)
+			}
+			return tw.Flush()
+		},
+	})
+
+	var follow bool
+	var lines int
+	logs := &cobra.Command{
+		Use:   "logs SERVICE",
+		Short: "A service's captured output (-f follows)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			return g.client().Logs(cmd.Context(), args[0], lines, follow, func(l client.LogLine) error {
+				if g.json {
+					return json.NewEncoder(out).Encode(l)
+				}
+				_, err := fmt.Fprintln(out, l.Text)
+				return err
+			})
+		},
+	}
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	logs.Flags().IntVarP(&lines, "lines", "n", 100, "lines from the past to print (0: all kept)")
+	root.AddCommand(logs)
+
+	var evFollow bool
+	var evN int
+	events := &cobra.Command{
+		Use:   "events",
+		Short: "What happened: spawns, readiness, exits, stops, restarts, failures (-f follows)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			return g.client().Events(cmd.Context(), evN, evFollow, func(e client.Event) error {
+				if g.json {
+					return json.NewEncoder(out).Encode(e)
+				}
+				svc := e.Service
+				if svc == "" {
+					svc = "-"
+				}
+				_, err := fmt.Fprintf(out, "%s %-9s %-10s %s\n", e.Time.Format("15:04:05.000"), e.Kind, svc, e.Message)
+				return err
+			})
+		},
+	}
+	events.Flags().BoolVarP(&evFollow, "follow", "f", false, "keep printing new events")
+	events.Flags().IntVarP(&evN, "lines", "n", 100, "events from the past to print (0: all kept)")
+	root.AddCommand(events)
+}
+
+func printService(w io.Writer, s client.Service) {
+	fmt.Fprintf(w, "%s: %s", s.Name, s.State)
+	if s.Reason != "" && s.Reason != s.State {
+		fmt.Fprintf(w, " (%s)", s.Reason)
+	}
+	fmt.Fprintln(w)
+	if s.Instance != "" {
+		fmt.Fprintf(w, "  instance %s, pid %d, %s, started %s", s.Instance, s.PID, s.Mechanism, s.StartedAt.Format(time.RFC3339))
+		if s.Profile != "" {
+			fmt.Fprintf(w, ", profile %s", s.Profile)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  starts %d, restarts %d", s.Starts, s.Restarts)
+	if s.LastExit != nil {
+		fmt.Fprintf(w, ", last exit: %s at %s", s.LastExit.Description, s.LastExit.At.Format("15:04:05"))
+	}
+	fmt.Fprintln(w)
+	if len(s.ExternalPIDs) > 0 {
+		fmt.Fprintf(w, "  served by pids %v, which corral did not start and will never stop\n", s.ExternalPIDs)
+	}
+	if len(s.Members) > 0 {
+		fmt.Fprintf(w, "  %d processes, %s resident:\n", len(s.Members), render.Bytes(s.RSS))
+		procs := make([]render.Proc, len(s.Members))
+		for i, m := range s.Members {
+			procs[i] = render.Proc{PID: m.PID, PPID: m.PPID, PGID: m.PGID, Cmdline: m.Cmdline, RSS: m.RSS}
+		}
+		render.Tree(w, "    ", procs, s.PID)
+	}
+}

@@ -1,0 +1,195 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/corral-sh/corral/internal/api"
+	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/ipc"
+	"github.com/corral-sh/corral/internal/journal"
+	"github.com/corral-sh/corral/internal/supervisor"
+	"github.com/corral-sh/corral/proctree"
+)
+
+// Options configure Run.
+type Options struct {
+	ConfigPath  string
+	StateDir    string
+	Containment proctree.Containment
+	Version     string
+	Log         *slog.Logger
+	// Listening, if set, is called once the control socket accepts requests.
+	Listening func()
+}
+
+// LockName is the lock file in the state directory.
+const LockName = "daemon.lock"
+
+// ErrRunning is returned when another daemon holds the state directory.
+var ErrRunning = errors.New("daemon: another corral daemon is running")
+
+// Info is what GET /v1/daemon answers.
+type Info struct {
+	PID       int       `json:"pid"`
+	Version   string    `json:"version"`
+	Config    string    `json:"config"`
+	StateDir  string    `json:"state_dir"`
+	Started   time.Time `json:"started"`
+	Mechanism string    `json:"mechanism"`
+}
+
+type daemon struct {
+	o       Options
+	sup     *supervisor.Supervisor
+	info    Info
+	stopMu  sync.Mutex // serialises shutdown; guards result
+	result  *supervisor.ShutdownResult
+	stopped chan struct{} // closed once the verified shutdown is done
+	reloads sync.Mutex    // one reload at a time
+}
+
+func (d *daemon) Supervisor() *supervisor.Supervisor { return d.sup }
+func (d *daemon) Info() any                          { return d.info }
+
+func (d *daemon) Reload(ctx context.Context) (supervisor.ReloadResult, error) {
+	d.reloads.Lock()
+	defer d.reloads.Unlock()
+	cfg, err := config.Load(d.o.ConfigPath)
+	if err != nil {
+		d.sup.Bus().Emit(journal.Event{Kind: journal.Daemon, Message: "reload rejected, keeping the running configuration: " + err.Error()})
+		return supervisor.ReloadResult{}, fmt.Errorf("reload rejected, nothing changed: %w", err)
+	}
+	return d.sup.Reload(ctx, cfg)
+}
+
+func (d *daemon) Shutdown(ctx context.Context) supervisor.ShutdownResult {
+	d.stopMu.Lock()
+	defer d.stopMu.Unlock()
+	if d.result == nil {
+		res := d.sup.Shutdown(ctx)
+		d.result = &res
+		close(d.stopped)
+	}
+	return *d.result
+}
+
+// Run runs the daemon until a shutdown (signal, API, or ctx) and returns the
+// verified shutdown's result.
+func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
+	var zero supervisor.ShutdownResult
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return zero, fmt.Errorf("daemon: state directory: %w", err)
+	}
+	lockPath := filepath.Join(o.StateDir, LockName)
+	lock := flock.New(lockPath)
+	ok, err := lock.TryLock()
+	if err != nil {
+		return zero, fmt.Errorf("daemon: lock %s: %w", lockPath, err)
+	}
+	if !ok {
+		pid, _ := os.ReadFile(lockPath)
+		return zero, fmt.Errorf("%w for %s (pid %s); use corral status, or corral shutdown to stop it", ErrRunning, o.StateDir, strings.TrimSpace(string(pid)))
+	}
+	defer lock.Unlock()
+	os.WriteFile(lockPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return zero, err
+	}
+	containment := o.Containment
+	if containment == proctree.Auto && cfg.Containment != "" {
+		containment, _ = proctree.ParseContainment(cfg.Containment)
+	}
+	bus := journal.NewBus(2000, nil)
+	sup, err := supervisor.New(cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus})
+	if err != nil {
+		return zero, err
+	}
+	d := &daemon{o: o, sup: sup, stopped: make(chan struct{}), info: Info{
+		PID: os.Getpid(), Version: o.Version, Config: o.ConfigPath, StateDir: o.StateDir,
+		Started: time.Now(), Mechanism: mechanismName(containment),
+	}}
+	ln, err := ipc.Listen(o.StateDir)
+	if err != nil {
+		return zero, err
+	}
+	srv := &http.Server{Handler: api.Handler(d, o.Log), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer os.Remove(ipc.Path(o.StateDir))
+	bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("daemon %d started: %s, %d services, state %s", os.Getpid(), o.ConfigPath, len(cfg.Services), o.StateDir)})
+	if o.Listening != nil {
+		o.Listening()
+	}
+
+	go func() {
+		if err := sup.AutoStart(context.Background()); err != nil {
+			o.Log.Warn("autostart", "err", err)
+		}
+	}()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sigs)
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if res, err := d.Reload(context.Background()); err != nil {
+					o.Log.Error("reload", "err", err)
+				} else {
+					o.Log.Info("reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed)
+				}
+				continue
+			}
+			o.Log.Info("signal: verified shutdown", "signal", sig.String())
+			break loop
+		case <-ctx.Done():
+			break loop
+		case <-d.stopped:
+			break loop
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	res := d.Shutdown(sctx)
+	// Let an API shutdown's answer reach its caller before the socket goes.
+	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	srv.Shutdown(hctx)
+	hcancel()
+	return res, nil
+}
+
+func mechanismName(c proctree.Containment) string {
+	if c == proctree.Auto {
+		return "auto"
+	}
+	return string(c)
+}
+
+// DefaultStateDir is .corral beside the configuration file.
+func DefaultStateDir(configPath string) string {
+	abs, err := filepath.Abs(configPath)
+	if err != nil {
+		abs = configPath
+	}
+	return filepath.Join(filepath.Dir(abs), ".corral")
+}
