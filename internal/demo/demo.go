@@ -26,11 +26,11 @@ type Options struct {
 type Result struct {
 	Mechanism     proctree.Mechanism
 	NaiveLeft     int // processes a kill of the tracked PID left running
-	Members       int // members of the contained tree before stop
-	Left          int // processes carrying the tree's marker after Stop
-	Report        proctree.StopReport
+	Members       int // members of the service's tree when first ready
+	Left          int // processes of any instance alive after the shutdown
 	NaiveReport   proctree.StopReport
-	ContainerUsed string
+	Restarts      int   // restarts done through the daemon
+	Counts        []int // member count after the first start and each restart
 }
 
 // ErrLeft is returned when processes survived the stop.
@@ -74,30 +74,11 @@ func Run(ctx context.Context, w io.Writer, opts Options) (Result, error) {
 	fmt.Fprintf(w, "   corral's container (%s) still held all of them; stopped: %d left.\n\n",
 		tr.Mechanism(), len(carriers(tr.ID())))
 
-	// 2. corral: stop the whole tree.
-	fmt.Fprintln(w, "2) corral: start contained, stop the whole tree.")
-	tr, ms, err = startTree(ctx, opts)
-	if err != nil {
+	// 2. corral as users meet it: the daemon, a service, restarts, shutdown.
+	if err := runDaemon(ctx, w, opts, &res); err != nil {
 		return res, err
 	}
-	res.Members = len(ms)
-	var rss int64
-	for _, m := range ms {
-		rss += m.RSS
-	}
-	fmt.Fprintf(w, "   member tree (%d processes, %s resident, instance %s, %s):\n", len(ms), human(rss), tr.ID(), tr.Mechanism())
-	printTree(w, ms, tr.PID())
-	res.Report, err = tr.Stop(ctx, syscall.SIGTERM, 500*time.Millisecond)
-	if err != nil {
-		return res, err
-	}
-	r := res.Report
-	fmt.Fprintf(w, "   stop: %s to %d members, %d exited within the grace period, %d killed, %v.\n",
-		r.Signal, r.Signalled, r.Exited, r.Killed, r.Duration.Round(time.Millisecond))
-	res.Left = len(carriers(tr.ID()))
-	fmt.Fprintf(w, "   verified by a fresh scan of the process table: %d processes carrying %s=%s remain.\n",
-		res.Left, procinfo.MarkerVar, tr.ID())
-	if res.Left != 0 || res.NaiveLeft == 0 {
+	if res.Left != 0 || res.NaiveLeft == 0 || res.Restarts == 0 {
 		return res, ErrLeft
 	}
 	return res, nil

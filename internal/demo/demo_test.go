@@ -33,14 +33,20 @@ func TestDemoLeavesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The naive kill of the tracked PID must leak (the negative
-			// control inside the demo), and corral's stop must not.
-			if res.NaiveLeft < res.Members-1 {
-				t.Errorf("naive kill left %d of %d", res.NaiveLeft, res.Members)
+			// control inside the demo), and corral's shutdown must not.
+			if res.NaiveLeft < 9 {
+				t.Errorf("naive kill left %d, want the 9 untracked processes", res.NaiveLeft)
 			}
-			if res.Left != 0 || len(res.Report.Survivors) != 0 {
-				t.Errorf("left %d after stop, survivors %v", res.Left, res.Report.Survivors)
+			if res.Left != 0 || res.Restarts != 10 || len(res.Counts) != 11 {
+				t.Errorf("left %d after shutdown, %d restarts, counts %v", res.Left, res.Restarts, res.Counts)
 			}
-			if !strings.Contains(out.String(), "0 processes carrying") {
+			for _, c := range res.Counts {
+				if c != res.Counts[0] || c < 8 {
+					t.Errorf("process counts across restarts: %v", res.Counts)
+					break
+				}
+			}
+			if !strings.Contains(out.String(), "0 processes of the 11 instances remain") {
 				t.Error("demo did not print the verified count")
 			}
 		})
