@@ -24,13 +24,13 @@ type Options struct {
 
 // Result is what the demo proved.
 type Result struct {
-	Mechanism     proctree.Mechanism
-	NaiveLeft     int // processes a kill of the tracked PID left running
-	Members       int // members of the service's tree when first ready
-	Left          int // processes of any instance alive after the shutdown
-	NaiveReport   proctree.StopReport
-	Restarts      int   // restarts done through the daemon
-	Counts        []int // member count after the first start and each restart
+	Mechanism   proctree.Mechanism
+	NaiveLeft   int // processes a kill of the tracked PID left running
+	Members     int // members of the service's tree when first ready
+	Left        int // processes of any instance alive after the shutdown
+	NaiveReport proctree.StopReport
+	Restarts    int   // restarts done through the daemon
+	Counts      []int // member count after the first start and each restart
 }
 
 // ErrLeft is returned when processes survived the stop.

@@ -533,6 +533,13 @@ func (l *loop) after(d time.Duration) {
 func (l *loop) preflight() (external []int, err error) {
 	for _, port := range l.cfg.Ports() {
 		pids, listening, perr := procinfo.PortHolders(port)
+		// A listening socket that no process holds is one whose owner just
+		// exited: the kernel finishes closing it a moment after the fd
+		// table is gone (right after our previous instance's stop, say).
+		for wait := 5 * time.Millisecond; perr == nil && listening && len(pids) == 0 && wait < time.Second; wait *= 2 {
+			time.Sleep(wait)
+			pids, listening, perr = procinfo.PortHolders(port)
+		}
 		if perr != nil && !errors.Is(perr, errors.ErrUnsupported) {
 			return nil, fmt.Errorf("checking port %d: %w", port, perr)
 		}
