@@ -290,7 +290,7 @@ func (t *Tree) filePipes() (closeAfterStart []*os.File, err error) {
 		t.copiers.Add(1)
 		go func() {
 			defer t.copiers.Done()
-			io.Copy(w, pr)
+			copyPipe(w, pr)
 			pr.Close()
 		}()
 		shared = pw
@@ -322,6 +322,7 @@ func (t *Tree) filePipes() (closeAfterStart []*os.File, err error) {
 // wait collects the leader's status, then waits for the container to empty
 // and releases it.
 func (t *Tree) wait() {
+	awaitExit(t.cmd.Process.Pid)
 	err := t.cmd.Wait()
 	t.waitErr = err
 	t.state = t.cmd.ProcessState

@@ -23,7 +23,7 @@ import (
 // env is one end-to-end environment: a directory with corral.toml and the
 // daemon's state.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	exe string
 }
@@ -115,7 +115,7 @@ func (e *env) instances() []string {
 	return ids
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,6 +144,9 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 		if err := sup.AutoStart(context.Background()); err != nil {
 			o.Log.Warn("autostart", "err", err)
 		}
+		// Starting many services leaves garbage a long-running daemon should
+		// not keep resident; return it once.
+		debug.FreeOSMemory()
 	}()
 
 	sigs := make(chan os.Signal, 4)

@@ -143,7 +143,7 @@ type event struct {
 	kind   evKind
 	inst   string // instance the event is about; stale ones are dropped
 	err    error
-	report proctree.StopReport
+	report *proctree.StopReport // evStopped only
 	ok     bool
 	seq    int // timer generation
 }
@@ -159,6 +159,8 @@ type instance struct {
 	unhealthy bool
 	notReady  bool
 	healthBad int
+	// ended is closed when the instance ends on its own; nil once seen.
+	ended <-chan struct{}
 }
 
 type waiter struct {
@@ -217,7 +219,7 @@ func New(cfg *config.Service, deps Deps) *Service {
 	if deps.Track == nil {
 		deps.Track = func(string, string, bool) {}
 	}
-	s := &Service{name: cfg.Name, deps: deps, reqs: make(chan request), evs: make(chan event, 16), done: make(chan struct{})}
+	s := &Service{name: cfg.Name, deps: deps, reqs: make(chan request), evs: make(chan event, 4), done: make(chan struct{})}
 	l := &loop{s: s, cfg: cfg, state: Stopped, since: deps.Clock.Now()}
 	go l.run()
 	return s
@@ -330,6 +332,12 @@ func (s *Service) post(e event) {
 func (l *loop) run() {
 	defer close(l.s.done)
 	for {
+		// The one instance's end is watched here, not by a goroutine per
+		// instance: a daemon with a hundred services saves a hundred stacks.
+		var ended <-chan struct{}
+		if l.inst != nil {
+			ended = l.inst.ended
+		}
 		select {
 		case r := <-l.s.reqs:
 			l.request(r)
@@ -338,6 +346,9 @@ func (l *loop) run() {
 				return
 			}
 			l.event(e)
+		case <-ended:
+			l.inst.ended = nil
+			l.event(event{kind: evExited, inst: l.inst.id})
 		}
 	}
 }
@@ -621,17 +632,12 @@ func (l *loop) spawn(profile string, manual bool) {
 	l.to(EvStart, "starting")
 
 	evs := l.s.deps.Containment
-	lifetime := l.cfg.Lifetime // helpers never read the loop's fields
-	go func() {
-		// An instance ends with its leader, or with its whole tree for
-		// launchers that exit after starting the real server.
-		if lifetime == config.LifetimeTree {
-			<-tr.Done()
-		} else {
-			<-tr.Exited()
-		}
-		l.s.post(event{kind: evExited, inst: inst.id})
-	}()
+	// An instance ends with its leader, or with its whole tree for
+	// launchers that exit after starting the real server; run selects on it.
+	inst.ended = tr.Exited()
+	if l.cfg.Lifetime == config.LifetimeTree {
+		inst.ended = tr.Done()
+	}
 	ready := l.cfg.Ready
 	go func() {
 		if ready.IsZero() {
@@ -792,7 +798,7 @@ func (l *loop) beginStop(requested bool, reason string) {
 	}
 	go func() {
 		rep, err := stopTree(inst.tree, cfg, !leaderGone)
-		l.s.post(event{kind: evStopped, inst: inst.id, report: rep, err: err})
+		l.s.post(event{kind: evStopped, inst: inst.id, report: &rep, err: err})
 	}()
 }
 
@@ -832,8 +838,8 @@ func stopTree(tr *proctree.Tree, cfg *config.Service, hook bool) (proctree.StopR
 
 func (l *loop) finishStop(e event) {
 	inst := l.inst
-	rep := e.report
-	l.lastStop = &rep
+	rep := *e.report
+	l.lastStop = e.report
 	if e.err != nil {
 		// The tree is not empty: keep it, report, and refuse to start
 		// another instance on top of it.
