@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/supervisor"
 )
@@ -58,7 +59,7 @@ func writeErr(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, service.ErrShutdown):
 		code = http.StatusServiceUnavailable
-	case errors.Is(err, errBadInput):
+	case errors.Is(err, errBadInput) || errors.As(err, new(*config.Error)):
 		code = http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusGatewayTimeout
