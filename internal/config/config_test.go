@@ -143,3 +143,15 @@ func TestLocate(t *testing.T) {
 		}
 	}
 }
+
+// The example shipped in examples/ (and quoted in docs/configuration.md)
+// must stay valid.
+func TestShippedExampleParses(t *testing.T) {
+	f, err := Load("../../examples/corral.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Services) != 3 || f.Services["webui"].Stop.Hook == nil || f.Services["comfy"].Lifetime != LifetimeTree {
+		t.Fatalf("example parsed to %+v", f.Services)
+	}
+}
