@@ -248,14 +248,17 @@ func (s *Service) call(ctx context.Context, r request) (reply, error) {
 	}
 }
 
+func readyIf(wait bool) waitFor {
+	if wait {
+		return waitReady
+	}
+	return waitRunning
+}
+
 // Start starts the service if it is not running and returns once an
 // instance runs, or once it is ready when wait is set.
 func (s *Service) Start(ctx context.Context, profile string, wait bool) (Status, error) {
-	w := waitRunning
-	if wait {
-		w = waitReady
-	}
-	rep, err := s.call(ctx, request{kind: reqStart, profile: profile, wait: w})
+	rep, err := s.call(ctx, request{kind: reqStart, profile: profile, wait: readyIf(wait)})
 	return rep.status, err
 }
 
@@ -267,11 +270,7 @@ func (s *Service) Ensure(ctx context.Context) (Status, error) {
 
 // Restart stops the service completely, then starts it (with profile).
 func (s *Service) Restart(ctx context.Context, profile string, wait bool) (Status, error) {
-	w := waitRunning
-	if wait {
-		w = waitReady
-	}
-	rep, err := s.call(ctx, request{kind: reqRestart, profile: profile, wait: w})
+	rep, err := s.call(ctx, request{kind: reqRestart, profile: profile, wait: readyIf(wait)})
 	return rep.status, err
 }
 
