@@ -76,6 +76,24 @@ type Options struct {
 	CgroupParent string
 	// Logger receives debug records about containment decisions. Nil: none.
 	Logger *slog.Logger
+	// Gate, if set, is called after the leader exists but before it runs a
+	// single instruction of its program (Linux: the child stops right after
+	// execve under PTRACE_TRACEME and is released after Gate returns). If
+	// Gate fails, the leader is killed unrun and Start returns the error.
+	// corral journals every spawn here. Elsewhere Gate runs right after the
+	// start, which is weaker, and says so in docs/architecture.md.
+	Gate func(Gated) error
+}
+
+// Gated describes a leader held at the gate.
+type Gated struct {
+	Instance   string
+	PID        int
+	StartTicks uint64
+	Boot       string
+	Mechanism  Mechanism
+	// Container is the cgroup directory for the cgroup tier, "" otherwise.
+	Container string
 }
 
 // Process describes one live member of a tree.
@@ -214,10 +232,19 @@ func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 		b.abort()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startGated(cmd, b, t.id, opts.Gate); err != nil {
 		closeAll(closeAfter)
-		b.abort()
-		return nil, fmt.Errorf("proctree: start %s: %w", cmd.Path, err)
+		if cmd.Process == nil {
+			b.abort()
+			return nil, fmt.Errorf("proctree: start %s: %w", cmd.Path, err)
+		}
+		// Started but refused at the gate: the leader was killed unrun.
+		b.started(cmd.Process.Pid)
+		go t.wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		t.Stop(ctx, syscall.SIGKILL, 0)
+		cancel()
+		return nil, err
 	}
 	// The child has its own copies now; closing ours lets readers see EOF
 	// when the last member holding the pipe exits.

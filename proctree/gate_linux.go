@@ -1,0 +1,66 @@
+package proctree
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/corral-sh/corral/internal/procinfo"
+)
+
+// startGated starts cmd; with a gate, the leader stops right after execve
+// (PTRACE_TRACEME), gate runs, and only then is the leader released. ptrace
+// requests must come from the thread that started the child, hence the
+// locked thread.
+func startGated(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) error {
+	if gate == nil {
+		return cmd.Start()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd.SysProcAttr.Ptrace = true
+	err := cmd.Start()
+	cmd.SysProcAttr.Ptrace = false
+	if errors.Is(err, syscall.EPERM) && cmd.Process == nil {
+		// ptrace forbidden here (seccomp, yama): start, then gate at once.
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		return callGate(cmd, b, id, gate)
+	}
+	if err != nil {
+		return err
+	}
+	pid := cmd.Process.Pid
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil || !ws.Stopped() {
+		unix.Kill(pid, unix.SIGKILL)
+		return fmt.Errorf("proctree: leader %d did not stop at the gate (%v, status %v)", pid, err, ws)
+	}
+	if err := callGate(cmd, b, id, gate); err != nil {
+		// Killed while stopped: the program never ran.
+		unix.Kill(pid, unix.SIGKILL)
+		unix.PtraceDetach(pid)
+		return err
+	}
+	if err := unix.PtraceDetach(pid); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return fmt.Errorf("proctree: release leader %d from the gate: %w", pid, err)
+	}
+	return nil
+}
+
+func callGate(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) error {
+	g := Gated{Instance: id, PID: cmd.Process.Pid, Boot: procinfo.BootID(), Mechanism: b.mechanism()}
+	if st, err := procinfo.ReadStat(g.PID); err == nil {
+		g.StartTicks = st.StartTicks
+	}
+	if cb, ok := b.(*cgroupBackend); ok {
+		g.Container = cb.g.Dir
+	}
+	return gate(g)
+}
