@@ -155,6 +155,16 @@ func (c *Client) Shutdown(ctx context.Context) (ShutdownResult, error) {
 	return r, c.do(ctx, "POST", "/v1/shutdown", nil, &r)
 }
 
+// Reap stops what earlier runs left behind (dryRun: only lists it).
+func (c *Client) Reap(ctx context.Context, dryRun bool) ([]ReapReport, error) {
+	var out []ReapReport
+	q := url.Values{}
+	if dryRun {
+		q.Set("dry_run", "1")
+	}
+	return out, c.do(ctx, "POST", "/v1/reap", q, &out)
+}
+
 // Logs returns the last n lines of a service's output; with follow, fn is
 // called for every line until ctx ends or the daemon goes away.
 func (c *Client) Logs(ctx context.Context, name string, n int, follow bool, fn func(LogLine) error) error {

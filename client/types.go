@@ -83,6 +83,11 @@ type Event struct {
 	PID      int               `json:"pid,omitempty"`
 	Message  string            `json:"message"`
 	Fields   map[string]string `json:"fields,omitempty"`
+	// Spawn events: what identifies the instance across crashes.
+	Cgroup  string   `json:"cgroup,omitempty"`
+	Start   uint64   `json:"start,omitempty"`
+	Boot    string   `json:"boot,omitempty"`
+	Cmdline []string `json:"cmdline,omitempty"`
 }
 
 // ReloadResult says what a reload changed.
@@ -115,3 +120,14 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// ReapReport says what reclaiming one leftover instance found and did.
+type ReapReport struct {
+	Instance string    `json:"instance"`
+	Service  string    `json:"service"`
+	Cgroup   string    `json:"cgroup,omitempty"`
+	Found    []Process `json:"found"`
+	Killed   int       `json:"killed"`
+	Reused   int       `json:"reused,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}

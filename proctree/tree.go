@@ -177,6 +177,9 @@ type Tree struct {
 	// copiers finish when the output pipes reach EOF; they are not part of
 	// the tree's lifetime.
 	copiers sync.WaitGroup
+
+	// cancelWait ends an adopted tree's wait for emptiness (Release).
+	cancelWait context.CancelFunc
 }
 
 func newID() string {
@@ -370,7 +373,13 @@ func (t *Tree) ID() string { return t.id }
 func (t *Tree) Mechanism() Mechanism { return t.b.mechanism() }
 
 // PID returns the leader's process id.
-func (t *Tree) PID() int { return t.cmd.Process.Pid }
+// PID returns the leader's process id; 0 for an adopted tree.
+func (t *Tree) PID() int {
+	if t.cmd == nil {
+		return 0
+	}
+	return t.cmd.Process.Pid
+}
 
 // Exited is closed when the leader has exited and its status is known.
 func (t *Tree) Exited() <-chan struct{} { return t.exited }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +31,9 @@ func (g *globals) state() string {
 func (g *globals) client() *client.Client { return client.New(ipc.Path(g.state())) }
 
 func addDaemonCommands(root *cobra.Command, g *globals) {
-	root.AddCommand(&cobra.Command{
+	var exitWith int
+	var noKeeper bool
+	daemonCmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the supervisor in the foreground (SIGHUP reloads, SIGTERM/SIGINT shut down verified)",
 		Args:  cobra.NoArgs,
@@ -40,17 +44,72 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			cfgPath, _ := filepath.Abs(g.config)
+			stateDir, _ := filepath.Abs(g.state())
+			o := daemon.Options{
+				ConfigPath: cfgPath, StateDir: stateDir, Containment: c, Version: buildVersion(), Log: log,
+				ExitWith: exitWith,
+			}
+			if !noKeeper {
+				o.Keeper = func() *exec.Cmd {
+					exe, _ := os.Executable()
+					k := exec.Command(exe, "__keeper", "--state-dir", stateDir)
+					k.Env = keeperEnv()
+					k.Stderr = cmd.ErrOrStderr()
+					detach(k)
+					return k
+				}
+			}
 			// The daemon's own context ignores the CLI's signal handling:
 			// SIGTERM and SIGINT mean a verified shutdown, which it runs.
-			res, err := daemon.Run(context.Background(), daemon.Options{
-				ConfigPath: cfgPath, StateDir: g.state(), Containment: c, Version: buildVersion(), Log: log,
-			})
+			res, err := daemon.Run(context.Background(), o)
 			if err != nil {
 				return err
 			}
 			return printShutdown(cmd.OutOrStdout(), res)
 		},
+	}
+	daemonCmd.Flags().IntVar(&exitWith, "exit-with", 0, "shut down (verified) when process PID exits")
+	daemonCmd.Flags().BoolVar(&noKeeper, "no-keeper", false, "run no keeper process (services then outlive a SIGKILLed daemon until the next start reaps them)")
+	root.AddCommand(daemonCmd)
+
+	root.AddCommand(&cobra.Command{
+		Use:    "__keeper",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return daemon.RunKeeper(g.state(), os.NewFile(3, "keeper-control"))
+		},
 	})
+
+	var dryRun bool
+	reap := &cobra.Command{
+		Use:   "reap",
+		Short: "Find and stop what earlier runs left behind (by journal, cgroup and instance marker; never by name)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var reports []client.ReapReport
+			rs, err := g.client().Reap(cmd.Context(), dryRun)
+			switch {
+			case errors.Is(err, client.ErrNoDaemon):
+				local, lerr := daemon.ReapLocal(cmd.Context(), g.state(), dryRun)
+				if lerr != nil {
+					return lerr
+				}
+				b, _ := json.Marshal(local)
+				json.Unmarshal(b, &reports)
+			case err != nil:
+				return err
+			default:
+				reports = rs
+			}
+			if g.json {
+				return writeJSON(cmd.OutOrStdout(), reports)
+			}
+			return printReap(cmd.OutOrStdout(), reports, dryRun)
+		},
+	}
+	reap.Flags().BoolVar(&dryRun, "dry-run", false, "only list what would be stopped")
+	root.AddCommand(reap)
 
 	var upTimeout time.Duration
 	up := &cobra.Command{
@@ -195,4 +254,45 @@ func (g *globals) spawnDaemon(ctx context.Context, cl *client.Client) error {
 		case <-time.After(d):
 		}
 	}
+}
+
+// keeperEnv is the daemon's environment without any instance marker: the
+// keeper belongs to no service.
+func keeperEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CORRAL_INSTANCE=") && !strings.HasPrefix(kv, "CORRAL_SERVICE=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func printReap(w io.Writer, reports []client.ReapReport, dryRun bool) error {
+	if len(reports) == 0 {
+		fmt.Fprintln(w, "nothing left by earlier runs")
+		return nil
+	}
+	failed := 0
+	for _, r := range reports {
+		verb := "stopped"
+		if dryRun {
+			verb = "would stop"
+		}
+		fmt.Fprintf(w, "instance %s of %s: %s %d processes\n", r.Instance, r.Service, verb, len(r.Found))
+		for _, p := range r.Found {
+			fmt.Fprintf(w, "  pid %d: %s\n", p.PID, strings.Join(p.Cmdline, " "))
+		}
+		if r.Reused != 0 {
+			fmt.Fprintf(w, "  pid %d now belongs to an unrelated process (another start time): left alone\n", r.Reused)
+		}
+		if r.Error != "" {
+			failed++
+			fmt.Fprintf(w, "  error: %s\n", r.Error)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%w: %d instances could not be reaped completely", errLeft, failed)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/reclaim"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/supervisor"
 )
@@ -24,6 +25,8 @@ type Daemon interface {
 	// Shutdown runs the verified shutdown; the daemon exits after the
 	// answer has been written.
 	Shutdown(ctx context.Context) supervisor.ShutdownResult
+	// Reap reclaims leftovers of earlier runs (dryRun: only lists them).
+	Reap(ctx context.Context, dryRun bool) ([]reclaim.Report, error)
 }
 
 // Handler returns the API's routes.
@@ -38,6 +41,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /v1/events", h.events)
 	mux.HandleFunc("POST /v1/reload", h.reload)
 	mux.HandleFunc("POST /v1/shutdown", h.shutdown)
+	mux.HandleFunc("POST /v1/reap", h.reap)
 	return mux
 }
 
@@ -203,6 +207,18 @@ func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+func (h *handler) reap(w http.ResponseWriter, r *http.Request) {
+	reports, err := h.d.Reap(r.Context(), r.URL.Query().Get("dry_run") == "1")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if reports == nil {
+		reports = []reclaim.Report{}
+	}
+	writeJSON(w, http.StatusOK, reports)
 }
 
 func (h *handler) shutdown(w http.ResponseWriter, r *http.Request) {

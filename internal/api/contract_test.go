@@ -11,6 +11,7 @@ import (
 	"github.com/corral-sh/corral/internal/daemon"
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/logs"
+	"github.com/corral-sh/corral/internal/reclaim"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/supervisor"
 	"github.com/corral-sh/corral/proctree"
@@ -37,9 +38,11 @@ func TestWireContract(t *testing.T) {
 	}{
 		{"service", view, &client.Service{}},
 		{"daemon", daemon.Info{PID: 1, Version: "v", Config: "c", StateDir: "s", Started: now, Mechanism: "m"}, &client.Daemon{}},
-		{"event", journal.Event{Seq: 1, Time: now, Kind: journal.Spawn, Service: "s", Instance: "i", PID: 1, Message: "m", Fields: map[string]string{"k": "v"}}, &client.Event{}},
+		{"event", journal.Event{Seq: 1, Time: now, Kind: journal.Spawn, Service: "s", Instance: "i", PID: 1, Message: "m", Fields: map[string]string{"k": "v"},
+			Cgroup: "/c", Start: 9, Boot: "b", Cmdline: []string{"x"}}, &client.Event{}},
 		{"log line", logs.Line{Seq: 1, Time: now, Stream: "stdout", Text: "t"}, &client.LogLine{}},
 		{"reload", supervisor.ReloadResult{Added: []string{"a"}, Removed: []string{"b"}, Changed: []string{"c"}, Unchanged: []string{"d"}}, &client.ReloadResult{}},
+		{"reap", reclaim.Report{Instance: "i", Service: "s", Cgroup: "/c", Found: []proctree.Process{proc}, Killed: 1, Reused: 2, Error: "e"}, &client.ReapReport{}},
 		{"shutdown", supervisor.ShutdownResult{Stopped: []string{"a"}, Errors: []string{"e"}, Survivors: []supervisor.Survivor{{Service: "s", Instance: "i", PID: 1, Cmdline: []string{"c"}}}}, &client.ShutdownResult{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

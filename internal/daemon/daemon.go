@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
@@ -22,6 +23,7 @@ import (
 	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/ipc"
 	"github.com/corral-sh/corral/internal/journal"
+	"github.com/corral-sh/corral/internal/reclaim"
 	"github.com/corral-sh/corral/internal/supervisor"
 	"github.com/corral-sh/corral/proctree"
 )
@@ -35,6 +37,14 @@ type Options struct {
 	Log         *slog.Logger
 	// Listening, if set, is called once the control socket accepts requests.
 	Listening func()
+	// Keeper, if set, returns the command of the keeper process (which runs
+	// RunKeeper on fd 3), started detached from the daemon's session. Nil:
+	// no keeper, and a SIGKILLed daemon's services are reaped only by the
+	// next daemon start.
+	Keeper func() *exec.Cmd
+	// ExitWith, if set, is a process whose exit triggers a verified shutdown
+	// (the desktop app that launched corral beside itself).
+	ExitWith int
 }
 
 // LockName is the lock file in the state directory.
@@ -61,6 +71,8 @@ type daemon struct {
 	result  *supervisor.ShutdownResult
 	stopped chan struct{} // closed once the verified shutdown is done
 	reloads sync.Mutex    // one reload at a time
+
+	journalPath string
 }
 
 func (d *daemon) Supervisor() *supervisor.Supervisor { return d.sup }
@@ -75,6 +87,23 @@ func (d *daemon) Reload(ctx context.Context) (supervisor.ReloadResult, error) {
 		return supervisor.ReloadResult{}, fmt.Errorf("reload rejected, nothing changed: %w", err)
 	}
 	return d.sup.Reload(ctx, cfg)
+}
+
+// Reap reclaims instances the journal says may be alive that this daemon
+// does not run: leftovers of an earlier run.
+func (d *daemon) Reap(ctx context.Context, dryRun bool) ([]reclaim.Report, error) {
+	events, _, err := journal.ReadFile(d.journalPath)
+	if err != nil {
+		return nil, err
+	}
+	mine := d.sup.LiveInstances()
+	var live []*journal.Instance
+	for _, in := range journal.Live(events) {
+		if !mine[in.ID] {
+			live = append(live, in)
+		}
+	}
+	return reclaim.Reap(ctx, live, dryRun, d.sup.Bus()), nil
 }
 
 func (d *daemon) Shutdown(ctx context.Context) supervisor.ShutdownResult {
@@ -120,17 +149,37 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 		containment, _ = proctree.ParseContainment(cfg.Containment)
 	}
 	bus := journal.NewBus(2000, nil)
+	jpath := filepath.Join(o.StateDir, journal.FileName)
+	if err := recoverLeftovers(jpath, bus, o.Log); err != nil {
+		return zero, err
+	}
 	sup, err := supervisor.New(cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus})
 	if err != nil {
 		return zero, err
 	}
-	d := &daemon{o: o, sup: sup, stopped: make(chan struct{}), info: Info{
+	d := &daemon{o: o, sup: sup, stopped: make(chan struct{}), journalPath: jpath, info: Info{
 		PID: os.Getpid(), Version: o.Version, Config: o.ConfigPath, StateDir: o.StateDir,
 		Started: time.Now(), Mechanism: mechanismName(containment),
 	}}
 	ln, err := ipc.Listen(o.StateDir)
 	if err != nil {
 		return zero, err
+	}
+	if o.Keeper != nil {
+		k, err := startKeeper(o.Keeper, o.Log)
+		if err != nil {
+			ln.Close()
+			return zero, fmt.Errorf("daemon: start keeper: %w", err)
+		}
+		defer k.close()
+	}
+	exitWith := make(chan struct{})
+	if o.ExitWith > 0 {
+		go func() {
+			waitPID(o.ExitWith)
+			bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("process %d (--exit-with) exited: shutting down", o.ExitWith)})
+			close(exitWith)
+		}()
 	}
 	srv := &http.Server{Handler: api.Handler(d, o.Log), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
@@ -170,6 +219,8 @@ loop:
 			break loop
 		case <-d.stopped:
 			break loop
+		case <-exitWith:
+			break loop
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -189,6 +240,53 @@ func mechanismName(c proctree.Containment) string {
 	return string(c)
 }
 
+// recoverLeftovers opens the journal for bus and, before anything starts,
+// reaps every instance an earlier run left alive; then compacts the file
+// when it has grown.
+func recoverLeftovers(path string, bus *journal.Bus, log *slog.Logger) error {
+	events, torn, err := journal.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if journal.Size(path) > compactAbove {
+		if err := journal.Compact(path, keepEvents); err != nil {
+			log.Warn("journal compaction", "err", err)
+		} else if events, torn, err = journal.ReadFile(path); err != nil {
+			return err
+		}
+	}
+	f, err := journal.OpenFile(path)
+	if err != nil {
+		return fmt.Errorf("daemon: the journal cannot be written, so nothing could start safely: %w", err)
+	}
+	bus.SetFile(f)
+	if torn > 0 {
+		bus.Emit(journal.Event{Kind: journal.Torn, Message: fmt.Sprintf("journal %s: %d damaged entries skipped (a crash mid-write)", path, torn)})
+	}
+	live := journal.Live(events)
+	if len(live) == 0 {
+		return nil
+	}
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reports := reclaim.Reap(ctx, live, false, bus)
+	n := 0
+	for _, r := range reports {
+		n += r.Killed
+	}
+	bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("reaped %d leftover instances of an earlier run (%d processes) in %v",
+		len(reports), n, time.Since(began).Round(time.Millisecond))})
+	return nil
+}
+
+// Journal sizes: compact at start past compactAbove bytes, keeping the
+// spawn records of live instances and the last keepEvents events.
+const (
+	compactAbove = 4 << 20
+	keepEvents   = 5000
+)
+
 // DefaultStateDir is .corral beside the configuration file.
 func DefaultStateDir(configPath string) string {
 	abs, err := filepath.Abs(configPath)
@@ -196,4 +294,35 @@ func DefaultStateDir(configPath string) string {
 		abs = configPath
 	}
 	return filepath.Join(filepath.Dir(abs), ".corral")
+}
+
+// ReapLocal reclaims leftovers when no daemon runs: it takes the state
+// directory's lock (so no daemon starts meanwhile), reads the journal and
+// reaps (or, with dryRun, lists) every instance it says may be alive.
+func ReapLocal(ctx context.Context, stateDir string, dryRun bool) ([]reclaim.Report, error) {
+	lockPath := filepath.Join(stateDir, LockName)
+	lock := flock.New(lockPath)
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("daemon: lock %s: %w", lockPath, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w for %s but it does not answer; reap through it once it does", ErrRunning, stateDir)
+	}
+	defer lock.Unlock()
+	path := filepath.Join(stateDir, journal.FileName)
+	events, _, err := journal.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	bus := journal.NewBus(100, nil)
+	if !dryRun {
+		f, err := journal.OpenFile(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		bus.SetFile(f)
+	}
+	return reclaim.Reap(ctx, journal.Live(events), dryRun, bus), nil
 }

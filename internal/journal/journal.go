@@ -20,6 +20,9 @@ const (
 	State    Kind = "state"
 	Refused  Kind = "refused" // a start refused (port held, bad profile, ...)
 	Daemon   Kind = "daemon"
+	Reaped   Kind = "reap"   // leftovers of an earlier run were stopped
+	Reused   Kind = "reused" // a journaled pid now belongs to another process; skipped
+	Torn     Kind = "torn"   // damaged journal lines were skipped
 )
 
 // Event is one entry.
@@ -32,10 +35,18 @@ type Event struct {
 	PID      int               `json:"pid,omitempty"`
 	Message  string            `json:"message"`
 	Fields   map[string]string `json:"fields,omitempty"`
+	// Spawn records also carry what identifies the instance's processes
+	// across a crash of corral and PID reuse.
+	Cgroup  string   `json:"cgroup,omitempty"`
+	Start   uint64   `json:"start,omitempty"`
+	Boot    string   `json:"boot,omitempty"`
+	Cmdline []string `json:"cmdline,omitempty"`
 }
 
-// Bus keeps the last events and fans new ones out to subscribers.
+// Bus keeps the last events, fans new ones out to subscribers and, with a
+// File, appends them to the journal on disk.
 type Bus struct {
+	file *File      // nil: memory only; set before use
 	mu   sync.Mutex // guards every field below
 	ring []Event
 	max  int
@@ -53,15 +64,31 @@ func NewBus(max int, now func() time.Time) *Bus {
 	return &Bus{max: max, subs: map[int]chan Event{}, now: now}
 }
 
-// Emit records e, stamping its sequence number and time.
-func (b *Bus) Emit(e Event) {
+// SetFile makes the bus append every event to f. Call before any Emit.
+func (b *Bus) SetFile(f *File) { b.file = f }
+
+// Emit records e, stamping its sequence number and time. A failed write to
+// the journal file is not the caller's problem here: only EmitSync, for
+// spawns, may refuse.
+func (b *Bus) Emit(e Event) { b.emit(e, false) }
+
+// EmitSync records e and returns only once it is on disk; an error means it
+// is not, and the caller must not go ahead (nothing runs unjournaled).
+func (b *Bus) EmitSync(e Event) error { return b.emit(e, true) }
+
+func (b *Bus) emit(e Event, sync bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.seq++
-	e.Seq = b.seq
 	if e.Time.IsZero() {
 		e.Time = b.now()
 	}
+	e.Seq = b.seq + 1
+	if b.file != nil {
+		if err := b.file.Append(e, sync); err != nil && sync {
+			return err
+		}
+	}
+	b.seq = e.Seq
 	b.ring = append(b.ring, e)
 	if len(b.ring) > b.max {
 		b.ring[0] = Event{}
@@ -73,6 +100,7 @@ func (b *Bus) Emit(e Event) {
 		default:
 		}
 	}
+	return nil
 }
 
 // Recent returns the last n events (all kept when n <= 0).

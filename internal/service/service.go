@@ -605,9 +605,24 @@ func (l *loop) spawn(profile string, manual bool) {
 		}
 		cmd.Stdout = l.s.deps.Logs.Writer("stdout")
 		cmd.Stderr = l.s.deps.Logs.Writer("stderr")
+		bus, name, line := l.s.deps.Bus, l.cfg.Name, strings.Join(argv, " ")
 		tr, err = proctree.Start(cmd, proctree.Options{
 			Containment: l.s.deps.Containment, CgroupParent: l.s.deps.CgroupParent,
 			Service: l.cfg.Name, Instance: id, Logger: l.s.deps.Log,
+			// On disk before the program's first instruction: a crash of
+			// corral at any later point leaves a record to reap from.
+			Gate: func(g proctree.Gated) error {
+				err := bus.EmitSync(journal.Event{
+					Kind: journal.Spawn, Service: name, Instance: g.Instance, PID: g.PID,
+					Start: g.StartTicks, Boot: g.Boot, Cgroup: g.Container, Cmdline: argv,
+					Message: fmt.Sprintf("started %s (pid %d, %s)", line, g.PID, g.Mechanism),
+					Fields:  map[string]string{"profile": profile},
+				})
+				if err != nil {
+					return fmt.Errorf("cannot journal the spawn, so it was not started (corral never runs what it has not recorded): %w", err)
+				}
+				return nil
+			},
 		})
 		if err != nil {
 			l.s.deps.Track(l.cfg.Name, id, false)
@@ -627,7 +642,6 @@ func (l *loop) spawn(profile string, manual bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	inst := &instance{id: tr.ID(), tree: tr, profile: profile, started: now, cancel: cancel}
 	l.inst = inst
-	l.emit(journal.Spawn, fmt.Sprintf("started %s (pid %d, %s)", strings.Join(argv, " "), tr.PID(), tr.Mechanism()), map[string]string{"profile": profile})
 	l.to(EvStart, "starting")
 
 	evs := l.s.deps.Containment

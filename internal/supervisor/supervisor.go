@@ -97,6 +97,17 @@ func (s *Supervisor) newService(cfg *config.Service) *service.Service {
 	})
 }
 
+// LiveInstances returns the ids of instances whose trees may hold processes.
+func (s *Supervisor) LiveInstances() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]bool, len(s.live))
+	for id := range s.live {
+		out[id] = true
+	}
+	return out
+}
+
 // Bus returns the event stream.
 func (s *Supervisor) Bus() *journal.Bus { return s.bus }
 

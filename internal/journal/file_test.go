@@ -1,0 +1,70 @@
+package journal
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestFileFoldTornAndCompact(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	f, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBus(10, nil)
+	b.SetFile(f)
+	if err := b.EmitSync(Event{Kind: Spawn, Service: "a", Instance: "i1", PID: 10, Start: 5, Boot: "x", Cgroup: "/g/i1", Cmdline: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	b.EmitSync(Event{Kind: Spawn, Service: "b", Instance: "i2", PID: 11})
+	b.Emit(Event{Kind: State, Service: "a", Instance: "i1", Message: "ready"})
+	b.Emit(Event{Kind: Stopped, Service: "b", Instance: "i2"})
+	f.Close()
+	// A crash in the middle of a write leaves a torn last line.
+	raw, _ := os.ReadFile(path)
+	os.WriteFile(path, append(raw, []byte(`{"seq":5,"kind":"spa`)...), 0o600)
+
+	events, torn, err := ReadFile(path)
+	if err != nil || torn != 1 || len(events) != 4 {
+		t.Fatalf("read %d events, %d torn, %v", len(events), torn, err)
+	}
+	live := Live(events)
+	if len(live) != 1 || live[0].ID != "i1" || live[0].Cgroup != "/g/i1" || live[0].PID != 10 || live[0].Start != 5 {
+		t.Fatalf("live %+v", live)
+	}
+	if events[0].Seq != 1 || events[3].Seq != 4 {
+		t.Fatalf("sequence numbers %d..%d", events[0].Seq, events[3].Seq)
+	}
+	if err := Compact(path, 1); err != nil {
+		t.Fatal(err)
+	}
+	events, torn, _ = ReadFile(path)
+	if torn != 0 || len(events) != 2 || events[0].Instance != "i1" || events[0].Kind != Spawn {
+		t.Fatalf("after compaction: %+v (torn %d)", events, torn)
+	}
+	if l := Live(events); len(l) != 1 || l[0].ID != "i1" {
+		t.Fatalf("compaction lost a live instance: %+v", l)
+	}
+}
+
+// A journal that cannot be written refuses the synchronous append.
+func TestEmitSyncReportsAFullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full here")
+	}
+	f, err := OpenFile("/dev/full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBus(10, nil)
+	b.SetFile(f)
+	err = b.EmitSync(Event{Kind: Spawn, Instance: "i"})
+	if err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("EmitSync to a full disk: %v", err)
+	}
+	if len(b.Recent(0)) != 0 {
+		t.Fatal("an event that was not written was still recorded")
+	}
+}
