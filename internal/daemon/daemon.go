@@ -260,6 +260,7 @@ func recoverLeftovers(path string, bus *journal.Bus, log *slog.Logger) error {
 		return fmt.Errorf("daemon: the journal cannot be written, so nothing could start safely: %w", err)
 	}
 	bus.SetFile(f)
+	bus.Preload(events)
 	if torn > 0 {
 		bus.Emit(journal.Event{Kind: journal.Torn, Message: fmt.Sprintf("journal %s: %d damaged entries skipped (a crash mid-write)", path, torn)})
 	}

@@ -64,6 +64,20 @@ func NewBus(max int, now func() time.Time) *Bus {
 	return &Bus{max: max, subs: map[int]chan Event{}, now: now}
 }
 
+// Preload puts past events (from the journal on disk) into the ring, so the
+// history survives a restart of the daemon; numbering continues after them.
+func (b *Bus) Preload(past []Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(past) > b.max {
+		past = past[len(past)-b.max:]
+	}
+	b.ring = append(append([]Event(nil), past...), b.ring...)
+	for _, e := range past {
+		b.seq = max(b.seq, e.Seq)
+	}
+}
+
 // SetFile makes the bus append every event to f. Call before any Emit.
 func (b *Bus) SetFile(f *File) { b.file = f }
 
