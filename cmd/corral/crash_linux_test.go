@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,4 +266,52 @@ func TestE2EUnwritableJournalRefusesStarts(t *testing.T) {
 	}
 	os.Remove(filepath.Join(state, "filler"))
 	e.must("start", "a")
+}
+
+// A port held by a leftover of an earlier run (it carries the marker of an
+// instance in our journal) is reaped, journaled, and the service starts.
+func TestE2EPortHeldByAnEarlierRunIsReaped(t *testing.T) {
+	port := freePort(t)
+	e := newEnv(t, webuiTOML(port, "autostart = false"))
+	e.foreground()
+	const old = "feedfacefeedfacefeedface"
+	rec, _ := json.Marshal(journal.Event{Kind: journal.Spawn, Service: "webui", Instance: old, Boot: procinfo.BootID()})
+	jf, _ := os.OpenFile(filepath.Join(e.dir, ".corral", journal.FileName), os.O_APPEND|os.O_WRONLY, 0)
+	jf.Write(append(rec, '\n'))
+	jf.Close()
+
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, _ := ln.(*net.TCPListener).File()
+	leftover := testproc.Command("sleep")
+	leftover.Env = append(leftover.Env, "CORRAL_INSTANCE="+old)
+	leftover.ExtraFiles = []*os.File{lf}
+	if err := leftover.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	lf.Close()
+	waited := make(chan struct{})
+	go func() { leftover.Wait(); close(waited) }()
+	defer leftover.Process.Kill()
+
+	out := e.must("ensure", "webui")
+	if !strings.Contains(out, "ready") {
+		t.Fatalf("ensure: %s", out)
+	}
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the leftover holding the port was not reaped")
+	}
+	var reaped bool
+	e.client().Events(context.Background(), 0, false, func(ev client.Event) error {
+		reaped = reaped || (ev.Kind == "reap" && ev.Instance == old)
+		return nil
+	})
+	if !reaped {
+		t.Fatal("the reap of the leftover is not journaled")
+	}
 }

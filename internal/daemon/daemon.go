@@ -23,6 +23,7 @@ import (
 	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/ipc"
 	"github.com/corral-sh/corral/internal/journal"
+	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/reclaim"
 	"github.com/corral-sh/corral/internal/supervisor"
 	"github.com/corral-sh/corral/proctree"
@@ -106,6 +107,29 @@ func (d *daemon) Reap(ctx context.Context, dryRun bool) ([]reclaim.Report, error
 	return reclaim.Reap(ctx, live, dryRun, d.sup.Bus()), nil
 }
 
+// reclaimHolder reaps the instance a port holder belongs to when that is a
+// leftover of an earlier run: its marker names an instance of our journal
+// that no service of this daemon runs. A process without our marker is
+// never touched.
+func (d *daemon) reclaimHolder(pid int) bool {
+	id := procinfo.Marker(pid)
+	if id == "" || d.sup.LiveInstances()[id] {
+		return false
+	}
+	events, _, err := journal.ReadFile(d.journalPath)
+	if err != nil {
+		return false
+	}
+	in := journal.Fold(events)[id]
+	if in == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rs := reclaim.Reap(ctx, []*journal.Instance{in}, false, d.sup.Bus())
+	return len(rs) == 1 && rs[0].Error == ""
+}
+
 func (d *daemon) Shutdown(ctx context.Context) supervisor.ShutdownResult {
 	d.stopMu.Lock()
 	defer d.stopMu.Unlock()
@@ -153,14 +177,15 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	if err := recoverLeftovers(jpath, bus, o.Log); err != nil {
 		return zero, err
 	}
-	sup, err := supervisor.New(cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus})
-	if err != nil {
-		return zero, err
-	}
-	d := &daemon{o: o, sup: sup, stopped: make(chan struct{}), journalPath: jpath, info: Info{
+	d := &daemon{o: o, stopped: make(chan struct{}), journalPath: jpath, info: Info{
 		PID: os.Getpid(), Version: o.Version, Config: o.ConfigPath, StateDir: o.StateDir,
 		Started: time.Now(), Mechanism: mechanismName(containment),
 	}}
+	sup, err := supervisor.New(cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus, Reclaim: d.reclaimHolder})
+	if err != nil {
+		return zero, err
+	}
+	d.sup = sup
 	ln, err := ipc.Listen(o.StateDir)
 	if err != nil {
 		return zero, err

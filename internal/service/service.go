@@ -50,6 +50,10 @@ type Deps struct {
 	// Track is told every instance id when it is spawned (alive) and when
 	// its tree is verified empty. It must not call into the service.
 	Track func(service, instance string, alive bool)
+	// Reclaim stops the instance pid belongs to if it is a leftover of an
+	// earlier corral run (its marker names an instance in the journal that
+	// no service runs now) and reports whether it did. Nil: never.
+	Reclaim func(pid int) bool
 }
 
 // ErrShutdown is returned for starts after Shutdown.
@@ -557,12 +561,27 @@ func (l *loop) preflight() (external []int, err error) {
 			continue
 		}
 		var desc []string
+		reclaimed := false
 		for _, pid := range pids {
 			if owner := l.s.deps.OwnerOf(pid); owner != "" {
 				return nil, fmt.Errorf("port %d is held by pid %d of service %s", port, pid, owner)
 			}
+			if l.s.deps.Reclaim != nil && l.s.deps.Reclaim(pid) {
+				reclaimed = true
+				continue
+			}
 			argv, _ := procinfo.Cmdline(pid)
 			desc = append(desc, fmt.Sprintf("pid %d (%s)", pid, strings.Join(argv, " ")))
+		}
+		if reclaimed {
+			if pids, listening, _ = procinfo.PortHolders(port); !listening {
+				continue // an earlier run's leftover held it; it is gone now
+			}
+			desc = desc[:0]
+			for _, pid := range pids {
+				argv, _ := procinfo.Cmdline(pid)
+				desc = append(desc, fmt.Sprintf("pid %d (%s)", pid, strings.Join(argv, " ")))
+			}
 		}
 		if len(desc) == 0 {
 			desc = append(desc, "a process corral cannot inspect (another user's?)")

@@ -27,6 +27,8 @@ type Options struct {
 	Containment proctree.Containment
 	Log         *slog.Logger
 	Bus         *journal.Bus
+	// Reclaim is handed to every service for the port preflight.
+	Reclaim func(pid int) bool
 }
 
 // Supervisor runs the services of one configuration.
@@ -94,6 +96,7 @@ func (s *Supervisor) newService(cfg *config.Service) *service.Service {
 		Log:         s.opts.Log.With("service", cfg.Name),
 		OwnerOf:     s.OwnerOf,
 		Track:       s.track,
+		Reclaim:     s.opts.Reclaim,
 	})
 }
 
