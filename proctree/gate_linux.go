@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/reaper"
 )
 
 // startGated starts cmd; with a gate, the leader stops right after execve
@@ -36,6 +37,8 @@ func startGated(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) err
 		return err
 	}
 	pid := cmd.Process.Pid
+	// Stopped at the gate, it cannot exit before it is protected.
+	reaper.Protect(pid)
 	var ws unix.WaitStatus
 	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil || !ws.Stopped() {
 		unix.Kill(pid, unix.SIGKILL)

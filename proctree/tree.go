@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/reaper"
 )
 
 // Mechanism names the containment in use for a tree.
@@ -225,6 +226,11 @@ func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 	}
 	t.b = b
 	cmd.Env = withMarker(cmd.Env, t.id, opts.Service)
+	if reaper.InitMode() && opts.Gate == nil {
+		// As init, a leader that exits before it is protected would be
+		// reaped under exec.Cmd.Wait; the gate protects it before it runs.
+		opts.Gate = func(Gated) error { return nil }
+	}
 	closeAfter, err := t.filePipes()
 	if err != nil {
 		b.abort()
@@ -252,6 +258,7 @@ func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 	// The child has its own copies now; closing ours lets readers see EOF
 	// when the last member holding the pipe exits.
 	closeAll(closeAfter)
+	reaper.Protect(cmd.Process.Pid)
 	b.started(cmd.Process.Pid)
 	t.log.Debug("proctree: started", "instance", t.id, "pid", cmd.Process.Pid, "mechanism", b.mechanism())
 	go t.wait()
@@ -354,6 +361,7 @@ func (t *Tree) filePipes() (closeAfterStart []*os.File, err error) {
 func (t *Tree) wait() {
 	awaitExit(t.cmd.Process.Pid)
 	err := t.cmd.Wait()
+	reaper.Unprotect(t.cmd.Process.Pid)
 	t.waitErr = err
 	t.state = t.cmd.ProcessState
 	close(t.exited)

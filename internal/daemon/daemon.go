@@ -24,6 +24,7 @@ import (
 	"github.com/corral-sh/corral/internal/ipc"
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/reaper"
 	"github.com/corral-sh/corral/internal/reclaim"
 	"github.com/corral-sh/corral/internal/supervisor"
 	"github.com/corral-sh/corral/proctree"
@@ -171,6 +172,11 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	containment := o.Containment
 	if containment == proctree.Auto && cfg.Containment != "" {
 		containment, _ = proctree.ParseContainment(cfg.Containment)
+	}
+	if os.Getpid() == 1 {
+		// A container's init: every orphan of the namespace is ours to reap.
+		reaper.EnableInitMode()
+		o.Log.Info("running as PID 1: reaping every orphan; SIGTERM runs the verified shutdown")
 	}
 	bus := journal.NewBus(2000, nil)
 	jpath := filepath.Join(o.StateDir, journal.FileName)

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"log/slog"
+
+	"github.com/corral-sh/corral/internal/reaper"
 	"os"
 	"os/exec"
 	"sync"
@@ -38,11 +40,13 @@ func (k *keeper) spawn() error {
 		return err
 	}
 	pr.Close() // only the keeper reads; only we write
+	reaper.Protect(cmd.Process.Pid)
 	k.mu.Lock()
 	k.pw, k.cmd = pw, cmd
 	k.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
+		reaper.Unprotect(cmd.Process.Pid)
 		k.mu.Lock()
 		closing := k.closing
 		k.mu.Unlock()

@@ -93,7 +93,8 @@ func scanChildren(self int) []int {
 	return out
 }
 
-// Reap collects every claimed zombie child now and returns how many it reaped.
+// Reap collects every claimed zombie child now (in init mode, every
+// unprotected one) and returns how many it reaped.
 func Reap() int {
 	n := 0
 	for _, pid := range children() {
