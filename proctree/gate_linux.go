@@ -21,8 +21,19 @@ func startGated(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) err
 	if gate == nil {
 		return cmd.Start()
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// On a goroutine of its own that exits still locked: the runtime then
+	// retires the thread. Unlocking instead would leave one idle thread per
+	// concurrent start behind (a hundred services starting at once left a
+	// hundred).
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		done <- startTraced(cmd, b, id, gate)
+	}()
+	return <-done
+}
+
+func startTraced(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) error {
 	cmd.SysProcAttr.Ptrace = true
 	err := cmd.Start()
 	cmd.SysProcAttr.Ptrace = false
