@@ -315,3 +315,30 @@ func TestE2EPortHeldByAnEarlierRunIsReaped(t *testing.T) {
 		t.Fatal("the reap of the leftover is not journaled")
 	}
 }
+
+// A keeper that dies is replaced, and the replacement still tethers.
+func TestE2EKeeperIsRestarted(t *testing.T) {
+	e := newEnv(t, webuiTOML(freePort(t), ""))
+	d, _ := e.foreground()
+	e.must("ensure", "webui")
+	first := keeperOf(t, d.Process.Pid)
+	syscall.Kill(first, syscall.SIGKILL)
+	var second int
+	deadline := time.Now().Add(10 * time.Second)
+	for second == 0 || second == first {
+		if time.Now().After(deadline) {
+			t.Fatal("no new keeper")
+		}
+		time.Sleep(20 * time.Millisecond)
+		ss, _ := procinfo.Snapshot()
+		for _, s := range ss {
+			if argv, _ := procinfo.Cmdline(s.PID); s.PPID == d.Process.Pid && len(argv) > 1 && argv[1] == "__keeper" && !s.Zombie() {
+				second = s.PID
+			}
+		}
+	}
+	ids := e.instances()
+	d.Process.Signal(syscall.SIGKILL)
+	d.Wait()
+	waitGone(t, ids, 2*time.Second, "after SIGKILL of the daemon, with the replacement keeper")
+}

@@ -20,6 +20,8 @@ const (
 	State    Kind = "state"
 	Refused  Kind = "refused" // a start refused (port held, bad profile, ...)
 	Daemon   Kind = "daemon"
+	Signal   Kind = "signal" // the stop signal went to the members of a tree
+	Kill     Kind = "kill"   // members still alive after the grace period were killed
 	Reaped   Kind = "reap"   // leftovers of an earlier run were stopped
 	Reused   Kind = "reused" // a journaled pid now belongs to another process; skipped
 	Torn     Kind = "torn"   // damaged journal lines were skipped

@@ -777,7 +777,8 @@ func (l *loop) event(e event) {
 			l.lastExit.Description = "its whole tree ended"
 		}
 		if l.state != Stopping {
-			l.emit(journal.Exit, "instance ended: "+l.lastExit.Description, nil)
+			l.emit(journal.Exit, "instance ended: "+l.lastExit.Description,
+				map[string]string{"code": fmt.Sprint(l.lastExit.Code), "signaled": fmt.Sprint(l.lastExit.Signaled)})
 			l.to(EvExited, l.lastExit.Description)
 			// Whatever else is in the container (workers of a crashed
 			// server, a daemon) goes before anything starts again.
@@ -879,7 +880,16 @@ func (l *loop) finishStop(e event) {
 		l.to(EvGiveUp, "stop incomplete: "+e.err.Error())
 		return
 	}
-	l.emit(journal.Stopped, fmt.Sprintf("tree empty: %d signalled, %d exited, %d killed in %v", rep.Signalled, rep.Exited, rep.Killed, rep.Duration.Round(time.Millisecond)), nil)
+	if rep.Signalled > 0 {
+		l.emit(journal.Signal, fmt.Sprintf("%s to %d members; %d exited on it", rep.Signal, rep.Signalled, rep.Exited),
+			map[string]string{"signal": rep.Signal, "members": fmt.Sprint(rep.Signalled), "exited": fmt.Sprint(rep.Exited)})
+	}
+	if rep.Killed > 0 {
+		l.emit(journal.Kill, fmt.Sprintf("killed %d members left after the grace period", rep.Killed),
+			map[string]string{"members": fmt.Sprint(rep.Killed)})
+	}
+	l.emit(journal.Stopped, fmt.Sprintf("tree empty: %d signalled, %d exited, %d killed in %v", rep.Signalled, rep.Exited, rep.Killed, rep.Duration.Round(time.Millisecond)),
+		map[string]string{"duration_ms": fmt.Sprint(rep.Duration.Milliseconds())})
 	l.s.deps.Track(l.cfg.Name, inst.id, false)
 	l.inst = nil
 	if l.lastExit == nil || l.lastExit.At.Before(inst.started) {
