@@ -165,6 +165,19 @@ func (c *Client) Reap(ctx context.Context, dryRun bool) ([]ReapReport, error) {
 	return out, c.do(ctx, "POST", "/v1/reap", q, &out)
 }
 
+// Bundle writes a diagnostic bundle (of one service, or all with "") in the
+// daemon's state directory and returns its path.
+func (c *Client) Bundle(ctx context.Context, service string) (string, error) {
+	var out struct {
+		Path string `json:"path"`
+	}
+	q := url.Values{}
+	if service != "" {
+		q.Set("service", service)
+	}
+	return out.Path, c.do(ctx, "POST", "/v1/bundle", q, &out)
+}
+
 // Logs returns the last n lines of a service's output; with follow, fn is
 // called for every line until ctx ends or the daemon goes away.
 func (c *Client) Logs(ctx context.Context, name string, n int, follow bool, fn func(LogLine) error) error {

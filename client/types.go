@@ -50,9 +50,20 @@ type Service struct {
 	LastExit     *ExitInfo   `json:"last_exit,omitempty"`
 	ExternalPIDs []int       `json:"external_pids,omitempty"`
 	LastStop     *StopReport `json:"last_stop,omitempty"`
+	Limits       *Limits     `json:"limits,omitempty"`
+	Frozen       bool        `json:"frozen,omitempty"`
+	KernelLimit  bool        `json:"kernel_limit,omitempty"`
 	Members      []Process   `json:"members,omitempty"`
 	MemberCount  int         `json:"member_count"`
 	RSS          int64       `json:"rss"`
+}
+
+// Limits are a service's runaway limits and what a breach does.
+type Limits struct {
+	Processes int     `json:"processes,omitempty"`
+	Memory    int64   `json:"memory,omitempty"`
+	ForkRate  float64 `json:"fork_rate,omitempty"`
+	OnLimit   string  `json:"on_limit"`
 }
 
 // Daemon describes the running daemon.

@@ -424,6 +424,21 @@ func (t *Tree) Members() ([]Process, error) {
 	return out, nil
 }
 
+// Stats lists every live member with pid, parent, start time and resident
+// memory but without reading command lines: the cheap form the watchdog
+// polls every interval.
+func (t *Tree) Stats() ([]Process, error) {
+	ms, err := t.b.members()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Process, len(ms))
+	for i, m := range ms {
+		out[i] = Process{PID: m.stat.PID, PPID: m.stat.PPID, PGID: m.stat.PGID, StartTicks: m.stat.StartTicks, RSS: m.stat.RSS, State: string(m.stat.State)}
+	}
+	return out, nil
+}
+
 func describe(s procinfo.Stat) Process {
 	argv, _ := procinfo.Cmdline(s.PID)
 	if len(argv) == 0 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/corral-sh/corral/client"
 	"github.com/corral-sh/corral/internal/daemon"
+	"github.com/corral-sh/corral/internal/diag"
 	"github.com/corral-sh/corral/internal/ipc"
 	"github.com/corral-sh/corral/internal/supervisor"
 )
@@ -78,6 +79,38 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return daemon.RunKeeper(g.state(), os.NewFile(3, "keeper-control"))
+		},
+	})
+
+	root.AddCommand(&cobra.Command{
+		Use:   "bundle [SERVICE]",
+		Short: "Write a diagnostic bundle (member trees, statuses, logs, events, redacted config, port owners, doctor)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc := ""
+			if len(args) == 1 {
+				svc = args[0]
+			}
+			path, err := g.client().Bundle(cmd.Context(), svc)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), path)
+			return nil
+		},
+	})
+
+	root.AddCommand(&cobra.Command{
+		Use:   "doctor",
+		Short: "Which containment tier and which guarantees hold here, and what would give more",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d := diag.RunDoctor()
+			if g.json {
+				return writeJSON(cmd.OutOrStdout(), d)
+			}
+			d.Print(cmd.OutOrStdout())
+			return nil
 		},
 	})
 

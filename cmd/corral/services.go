@@ -199,7 +199,19 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 				if reason == string(s.State) {
 					reason = ""
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, pid, s.MemberCount, render.Bytes(s.RSS), up, s.Restarts, last, reason)
+				procs, rss := fmt.Sprint(s.MemberCount), render.Bytes(s.RSS)
+				if l := s.Limits; l != nil {
+					if l.Processes > 0 {
+						procs += fmt.Sprintf("/%d", l.Processes)
+					}
+					if l.Memory > 0 {
+						rss += "/" + render.Bytes(l.Memory)
+					}
+				}
+				if s.Frozen {
+					reason = "FROZEN " + reason
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, pid, procs, rss, up, s.Restarts, last, reason)
 			}
 			return tw.Flush()
 		},
@@ -262,6 +274,16 @@ func printService(w io.Writer, s client.Service) {
 		fmt.Fprintf(w, "  instance %s, pid %d, %s, started %s", s.Instance, s.PID, s.Mechanism, s.StartedAt.Format(time.RFC3339))
 		if s.Profile != "" {
 			fmt.Fprintf(w, ", profile %s", s.Profile)
+		}
+		fmt.Fprintln(w)
+	}
+	if l := s.Limits; l != nil {
+		fmt.Fprintf(w, "  limits: processes %d, memory %s, fork rate %.0f/s, on limit: %s", l.Processes, render.Bytes(l.Memory), l.ForkRate, l.OnLimit)
+		if s.KernelLimit {
+			fmt.Fprint(w, " (process limit enforced by the kernel)")
+		}
+		if s.Frozen {
+			fmt.Fprint(w, "; FROZEN by the watchdog")
 		}
 		fmt.Fprintln(w)
 	}

@@ -42,6 +42,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/reload", h.reload)
 	mux.HandleFunc("POST /v1/shutdown", h.shutdown)
 	mux.HandleFunc("POST /v1/reap", h.reap)
+	mux.HandleFunc("POST /v1/bundle", h.bundle)
 	return mux
 }
 
@@ -207,6 +208,26 @@ func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
+	svc := r.URL.Query().Get("service")
+	if svc != "" {
+		if _, err := h.d.Supervisor().Inspect(svc); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	reason := "manual"
+	if svc != "" {
+		reason = "manual-" + svc
+	}
+	path, _, err := h.d.Supervisor().Bundle(reason, true, svc)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"path": path})
 }
 
 func (h *handler) reap(w http.ResponseWriter, r *http.Request) {

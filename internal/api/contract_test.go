@@ -28,7 +28,8 @@ func TestWireContract(t *testing.T) {
 		Status: service.Status{Name: "s", State: service.Ready, Reason: "r", Since: now, Instance: "i", PID: 1, Mechanism: "m",
 			Profile: "p", StartedAt: now, Restarts: 1, Starts: 2, NextStart: now,
 			LastExit:     &service.ExitInfo{At: now, Code: 1, Signaled: true, Description: "d", Requested: true},
-			ExternalPIDs: []int{7}, LastStop: report},
+			ExternalPIDs: []int{7}, LastStop: report,
+			Limits: &service.LimitsView{Processes: 1, Memory: 2, ForkRate: 3, OnLimit: "stop"}, Frozen: true, KernelLimit: true},
 		Members: []proctree.Process{proc}, MemberCount: 1, RSS: 4,
 	}
 	for _, tc := range []struct {

@@ -27,7 +27,39 @@ type File struct {
 	Containment string // "", "cgroup" or "pgroup"
 	// ShutdownTimeout bounds a verified shutdown of all services.
 	ShutdownTimeout time.Duration
-	Services        map[string]*Service
+	// Watch configures the watchdog over all services.
+	Watch    Watch
+	Services map[string]*Service
+}
+
+// Limits bound one service's whole tree (or, globally, all services).
+// Zero means no limit.
+type Limits struct {
+	Processes int     // live members of the tree
+	Memory    int64   // bytes of resident memory summed over the tree
+	ForkRate  float64 // new members per second
+}
+
+// IsZero reports whether no limit is set.
+func (l Limits) IsZero() bool { return l.Processes == 0 && l.Memory == 0 && l.ForkRate == 0 }
+
+// OnLimit is what happens when a limit is breached.
+type OnLimit string
+
+const (
+	LimitWarn    OnLimit = "warn"
+	LimitRestart OnLimit = "restart"
+	LimitStop    OnLimit = "stop"
+	LimitFreeze  OnLimit = "freeze"
+)
+
+// Watch configures the watchdog.
+type Watch struct {
+	Interval       time.Duration // accounting period (default 1s)
+	LeakSweep      time.Duration // leak alarm period (default 30s)
+	BundleCooldown time.Duration // at most one automatic bundle per reason per cooldown (default 5m)
+	Limits         Limits        // over all services together
+	OnLimit        OnLimit       // warn or stop (the largest service) for global limits
 }
 
 // Names returns the service names in a stable order.
@@ -70,6 +102,8 @@ type Service struct {
 	Health    Health
 	Restart   restart.Policy
 	Stop      Stop
+	Limits    Limits
+	OnLimit   OnLimit
 }
 
 // Probe is a check of a service. Every field that is set must pass.
@@ -204,8 +238,19 @@ type rawFile struct {
 }
 
 type rawDaemon struct {
-	Containment     string `toml:"containment"`
-	ShutdownTimeout string `toml:"shutdown_timeout"`
+	Containment     string    `toml:"containment"`
+	ShutdownTimeout string    `toml:"shutdown_timeout"`
+	WatchInterval   string    `toml:"watch_interval"`
+	LeakSweep       string    `toml:"leak_sweep"`
+	BundleCooldown  string    `toml:"bundle_cooldown"`
+	Limits          rawLimits `toml:"limits"`
+	OnLimit         string    `toml:"on_limit"`
+}
+
+type rawLimits struct {
+	Processes int     `toml:"processes"`
+	Memory    any     `toml:"memory"`
+	ForkRate  float64 `toml:"fork_rate"`
 }
 
 type rawService struct {
@@ -224,7 +269,7 @@ type rawService struct {
 	Health    *rawProbe           `toml:"health"`
 	Restart   *rawRestart         `toml:"restart"`
 	Stop      *rawStop            `toml:"stop"`
-	Limits    map[string]any      `toml:"limits"`
+	Limits    *rawLimits          `toml:"limits"`
 	OnLimit   string              `toml:"on_limit"`
 }
 
@@ -257,7 +302,8 @@ type rawStop struct {
 
 // knownKeys lists every key, for "did you mean" hints.
 var knownKeys = []string{
-	"corral", "containment", "shutdown_timeout", "services",
+	"corral", "containment", "shutdown_timeout", "services", "watch_interval", "leak_sweep", "bundle_cooldown",
+	"processes", "memory", "fork_rate",
 	"preset", "command", "shell", "dir", "env", "autostart", "after", "lifetime", "stdin", "port",
 	"profiles", "ready", "health", "restart", "stop", "limits", "on_limit",
 	"http", "body", "tcp", "exec", "log", "timeout", "interval", "failures",
@@ -315,7 +361,7 @@ func Parse(path, src string) (*File, error) {
 	}
 	for _, k := range md.Undecoded() {
 		key := []string(k)
-		if len(key) >= 4 && key[0] == "services" && (key[2] == "env" || key[2] == "profiles" || key[2] == "limits") {
+		if len(key) >= 4 && key[0] == "services" && (key[2] == "env" || key[2] == "profiles") {
 			continue // free-form tables
 		}
 		hint := ""
@@ -332,6 +378,23 @@ func Parse(path, src string) (*File, error) {
 		p.errAt([]string{"corral", "containment"}, "unknown containment %q (want auto, cgroup or pgroup)", raw.Corral.Containment)
 	}
 	f.ShutdownTimeout = p.duration([]string{"corral", "shutdown_timeout"}, raw.Corral.ShutdownTimeout, time.Minute)
+	f.Watch = Watch{
+		Interval:       p.duration([]string{"corral", "watch_interval"}, raw.Corral.WatchInterval, time.Second),
+		LeakSweep:      p.duration([]string{"corral", "leak_sweep"}, raw.Corral.LeakSweep, 30*time.Second),
+		BundleCooldown: p.duration([]string{"corral", "bundle_cooldown"}, raw.Corral.BundleCooldown, 5*time.Minute),
+		Limits:         p.limits([]string{"corral", "limits"}, raw.Corral.Limits),
+		OnLimit:        LimitWarn,
+	}
+	if f.Watch.Interval < 10*time.Millisecond {
+		p.errAt([]string{"corral", "watch_interval"}, "must be at least 10ms")
+	}
+	switch OnLimit(raw.Corral.OnLimit) {
+	case "", LimitWarn:
+	case LimitStop:
+		f.Watch.OnLimit = LimitStop
+	default:
+		p.errAt([]string{"corral", "on_limit"}, "unknown action %q for global limits (want warn or stop)", raw.Corral.OnLimit)
+	}
 
 	names := make([]string, 0, len(raw.Services))
 	for n := range raw.Services {
@@ -437,12 +500,19 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 	if r.Port < 0 || r.Port > 65535 {
 		p.errAt(key("port"), "port %d is out of range", r.Port)
 	}
-	if r.Limits != nil || r.OnLimit != "" {
-		k := key("limits")
-		if r.Limits == nil {
-			k = key("on_limit")
+	if r.Limits != nil {
+		s.Limits = p.limits(key("limits"), *r.Limits)
+	}
+	s.OnLimit = LimitWarn
+	switch OnLimit(r.OnLimit) {
+	case "":
+		if !s.Limits.IsZero() {
+			s.OnLimit = LimitRestart
 		}
-		p.errAt(k, "runaway limits are not enforced by this version of corral; remove the key rather than rely on it")
+	case LimitWarn, LimitRestart, LimitStop, LimitFreeze:
+		s.OnLimit = OnLimit(r.OnLimit)
+	default:
+		p.errAt(key("on_limit"), "unknown action %q (want warn, restart, stop or freeze)", r.OnLimit)
 	}
 
 	s.Ready = pr.ready
@@ -514,6 +584,56 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 		s.Stop.Grace = p.duration(key("stop", "grace"), r.Stop.Grace, s.Stop.Grace)
 	}
 	return s
+}
+
+func (p *parser) limits(key []string, r rawLimits) Limits {
+	sub := func(k string) []string { return append(slices.Clone(key), k) }
+	l := Limits{Processes: r.Processes, ForkRate: r.ForkRate}
+	if r.Processes < 0 {
+		p.errAt(sub("processes"), "must not be negative")
+	}
+	if r.ForkRate < 0 {
+		p.errAt(sub("fork_rate"), "must not be negative")
+	}
+	switch v := r.Memory.(type) {
+	case nil:
+	case int64:
+		l.Memory = v
+	case string:
+		n, err := ParseSize(v)
+		if err != nil {
+			p.errAt(sub("memory"), "%v", err)
+		}
+		l.Memory = n
+	default:
+		p.errAt(sub("memory"), "write a size: \"150MB\", \"24GiB\" or a number of bytes")
+	}
+	if l.Memory < 0 {
+		p.errAt(sub("memory"), "must not be negative")
+	}
+	return l
+}
+
+// ParseSize parses "150MB", "24GiB", "512k", "1000000" (bytes). Decimal
+// units are powers of 1000, binary ones (KiB, MiB, GiB) of 1024.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" {
+		return 0, fmt.Errorf("%q is not a size (write e.g. \"150MB\" or \"24GiB\")", s)
+	}
+	mult := map[string]float64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+	m, ok := mult[unit]
+	if !ok {
+		return 0, fmt.Errorf("%q has an unknown unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)", s)
+	}
+	return int64(f * m), nil
 }
 
 func (p *parser) probe(key []string, r rawProbe, readiness bool) Probe {

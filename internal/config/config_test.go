@@ -86,7 +86,8 @@ func TestErrorsCarryPositions(t *testing.T) {
 		{"syntax", "[services.a]\ncommand = [\"x\"\n", `c.toml:2:15: expected a comma`},
 		{"bad signal", "[services.a]\ncommand = [\"x\"]\nstop = { signal = \"TERMINATE\" }\n", `c.toml:3:10: services.a.stop.signal: unknown signal "TERMINATE"`},
 		{"bad url", "[services.a]\ncommand = [\"x\"]\nready = { http = \"localhost:80\" }\n", `services.a.ready.http: "localhost:80" is not an http(s) URL`},
-		{"limits not enforced", "[services.a]\ncommand = [\"x\"]\nlimits = { processes = 64 }\n", `c.toml:3:1: services.a.limits: runaway limits are not enforced`},
+		{"bad memory size", "[services.a]\ncommand = [\"x\"]\nlimits = { processes = 64, memory = \"lots\" }\n", `c.toml:3:28: services.a.limits.memory: "lots" is not a size`},
+		{"bad on_limit", "[services.a]\ncommand = [\"x\"]\non_limit = \"panic\"\n", `c.toml:3:1: services.a.on_limit: unknown action "panic"`},
 		{"both command and shell", "[services.a]\ncommand = [\"x\"]\nshell = \"x\"\n", `c.toml:3:1: services.a.shell: give either`},
 		{"bad preset", "[services.a]\ncommand = [\"x\"]\npreset = \"auto1111\"\n", `unknown preset "auto1111"`},
 		{"type mismatch", "[services.a]\ncommand = \"x\"\n", `c.toml:2:1: services.a.command: incompatible types`},
@@ -153,5 +154,27 @@ func TestShippedExampleParses(t *testing.T) {
 	}
 	if len(f.Services) != 3 || f.Services["webui"].Stop.Hook == nil || f.Services["comfy"].Lifetime != LifetimeTree {
 		t.Fatalf("example parsed to %+v", f.Services)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	f, err := Parse("c.toml", "[corral]\nwatch_interval = \"250ms\"\nlimits = { memory = \"2GiB\" }\non_limit = \"stop\"\n[services.a]\ncommand = [\"x\"]\nlimits = { processes = 64, memory = \"150MB\", fork_rate = 50 }\n[services.b]\ncommand = [\"x\"]\nlimits = { memory = 1048576 }\non_limit = \"freeze\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := f.Services["a"], f.Services["b"]
+	if a.Limits != (Limits{Processes: 64, Memory: 150e6, ForkRate: 50}) || a.OnLimit != LimitRestart {
+		t.Errorf("a: %+v %s", a.Limits, a.OnLimit)
+	}
+	if b.Limits.Memory != 1<<20 || b.OnLimit != LimitFreeze {
+		t.Errorf("b: %+v %s", b.Limits, b.OnLimit)
+	}
+	if f.Watch.Interval != 250*time.Millisecond || f.Watch.Limits.Memory != 2<<30 || f.Watch.OnLimit != LimitStop {
+		t.Errorf("watch %+v", f.Watch)
+	}
+	for in, want := range map[string]int64{"150MB": 150e6, "24GiB": 24 << 30, "512k": 512e3, "1.5GB": 1.5e9, "100": 100} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
 	}
 }

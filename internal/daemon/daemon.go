@@ -187,7 +187,8 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 		PID: os.Getpid(), Version: o.Version, Config: o.ConfigPath, StateDir: o.StateDir,
 		Started: time.Now(), Mechanism: mechanismName(containment),
 	}}
-	sup, err := supervisor.New(cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus, Reclaim: d.reclaimHolder})
+	sup, err := supervisor.New(cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus,
+		Reclaim: d.reclaimHolder, KernelLimits: os.Getenv("CORRAL_KERNEL_LIMITS") != "off"})
 	if err != nil {
 		return zero, err
 	}
@@ -220,6 +221,9 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 		o.Listening()
 	}
 
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go sup.Watch(watchCtx)
 	go func() {
 		if err := sup.AutoStart(context.Background()); err != nil {
 			o.Log.Warn("autostart", "err", err)
@@ -254,6 +258,7 @@ loop:
 			break loop
 		}
 	}
+	stopWatch() // the watchdog must not act on trees being stopped
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	res := d.Shutdown(sctx)

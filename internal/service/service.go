@@ -12,11 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/logs"
+	"github.com/corral-sh/corral/internal/pidslimit"
 	"github.com/corral-sh/corral/internal/probe"
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/restart"
@@ -50,6 +52,9 @@ type Deps struct {
 	// Track is told every instance id when it is spawned (alive) and when
 	// its tree is verified empty. It must not call into the service.
 	Track func(service, instance string, alive bool)
+	// KernelLimits puts each tree with a process limit into a kernel pids
+	// group at the gate (where one is available).
+	KernelLimits bool
 	// Reclaim stops the instance pid belongs to if it is a leftover of an
 	// earlier corral run (its marker names an instance in the journal that
 	// no service runs now) and reports whether it did. Nil: never.
@@ -87,6 +92,19 @@ type Status struct {
 	ExternalPIDs []int `json:"external_pids,omitempty"`
 	// LastStop is the report of the last stop of a tree.
 	LastStop *proctree.StopReport `json:"last_stop,omitempty"`
+	// Limits in force and what a breach does; Frozen: the watchdog froze it.
+	Limits *LimitsView `json:"limits,omitempty"`
+	Frozen bool        `json:"frozen,omitempty"`
+	// KernelLimit: the process limit is enforced by a kernel pids group.
+	KernelLimit bool `json:"kernel_limit,omitempty"`
+}
+
+// LimitsView is a service's limits as the API shows them.
+type LimitsView struct {
+	Processes int     `json:"processes,omitempty"`
+	Memory    int64   `json:"memory,omitempty"`
+	ForkRate  float64 `json:"fork_rate,omitempty"`
+	OnLimit   string  `json:"on_limit"`
 }
 
 type reqKind int
@@ -99,6 +117,7 @@ const (
 	reqConfigure
 	reqShutdown
 	reqTree
+	reqLimit
 )
 
 type request struct {
@@ -107,6 +126,9 @@ type request struct {
 	wait    waitFor
 	cfg     *config.Service
 	reply   chan reply
+	// reqLimit: the action, and why
+	action config.OnLimit
+	reason string
 }
 
 type waitFor int
@@ -165,6 +187,12 @@ type instance struct {
 	healthBad int
 	// ended is closed when the instance ends on its own; nil once seen.
 	ended <-chan struct{}
+	pids  *pidslimit.Group // kernel process limit, or nil
+	// killNow: the tree is frozen by the watchdog; stop it by killing.
+	killNow bool
+	// stopReason is why a requested stop began; the stopped state keeps it.
+	stopReason string
+	frozen  bool
 }
 
 type waiter struct {
@@ -302,6 +330,13 @@ func (s *Service) Tree() *proctree.Tree {
 	return rep.tree
 }
 
+// OnLimit applies the configured action for a limit breach (the watchdog
+// has already frozen a growing tree).
+func (s *Service) OnLimit(ctx context.Context, action config.OnLimit, reason string) (Status, error) {
+	rep, err := s.call(ctx, request{kind: reqLimit, action: action, reason: reason})
+	return rep.status, err
+}
+
 // Configure replaces the configuration; it applies from the next start.
 func (s *Service) Configure(cfg *config.Service) {
 	s.call(context.Background(), request{kind: reqConfigure, cfg: cfg})
@@ -362,7 +397,12 @@ func (l *loop) status() Status {
 		Restarts: l.restarts, Starts: l.starts, LastExit: l.lastExit, LastStop: l.lastStop,
 		NextStart: l.nextStart, ExternalPIDs: l.external,
 	}
+	if lim := l.cfg.Limits; !lim.IsZero() {
+		st.Limits = &LimitsView{Processes: lim.Processes, Memory: lim.Memory, ForkRate: lim.ForkRate, OnLimit: string(l.cfg.OnLimit)}
+	}
 	if l.inst != nil {
+		st.Frozen = l.inst.frozen
+		st.KernelLimit = l.inst.pids != nil
 		st.Instance = l.inst.id
 		st.PID = l.inst.tree.PID()
 		st.Mechanism = string(l.inst.tree.Mechanism())
@@ -442,6 +482,8 @@ func (l *loop) request(r request) {
 	case reqConfigure:
 		l.cfg = r.cfg
 		r.reply <- reply{status: l.status()}
+	case reqLimit:
+		l.onLimit(r)
 	case reqStart:
 		if l.shutdown {
 			r.reply <- reply{status: l.status(), err: ErrShutdown}
@@ -486,6 +528,41 @@ func (l *loop) request(r request) {
 			l.to(EvStop, "stop requested")
 			r.reply <- reply{status: l.status()}
 		}
+	}
+}
+
+func (l *loop) onLimit(r request) {
+	inst := l.inst
+	if inst == nil || !l.state.Running() {
+		r.reply <- reply{status: l.status()}
+		return
+	}
+	switch r.action {
+	case config.LimitFreeze:
+		if !inst.frozen {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			inst.tree.Freeze(ctx)
+			cancel()
+		}
+		inst.frozen = true
+		l.reason = "frozen by the watchdog: " + r.reason
+		r.reply <- reply{status: l.status()}
+	case config.LimitStop:
+		inst.killNow = true
+		l.beginStop(true, "stopped by the watchdog: "+r.reason)
+		l.wait(request{wait: waitStopped, reply: r.reply})
+	case config.LimitRestart:
+		inst.killNow = true
+		l.pending = &request{kind: reqStart, profile: inst.profile}
+		l.manualNext = true
+		l.beginStop(true, "restarting on the watchdog's word: "+r.reason)
+		l.wait(request{wait: waitRunning, reply: r.reply})
+	default: // warn: a growing tree was frozen to look at it; let it run
+		if inst.frozen {
+			inst.tree.Thaw()
+			inst.frozen = false
+		}
+		r.reply <- reply{status: l.status()}
 	}
 }
 
@@ -612,7 +689,17 @@ func (l *loop) spawn(profile string, manual bool) {
 		argv, err = l.cfg.CommandFor(profile)
 	}
 	var tr *proctree.Tree
+	var pg *pidslimit.Group
 	id := newInstanceID()
+	if err == nil && l.s.deps.KernelLimits && l.cfg.Limits.Processes > 0 {
+		// Where the kernel can count the tree, it enforces the limit itself:
+		// a fork past it fails. Otherwise accounting alone guards it.
+		if g, perr := pidslimit.New(id, l.cfg.Limits.Processes); perr == nil {
+			pg = g
+		} else {
+			l.s.deps.Log.Debug("no kernel process limit", "err", perr)
+		}
+	}
 	if err == nil {
 		// Known before it exists: no process of ours is ever unaccounted for.
 		l.s.deps.Track(l.cfg.Name, id, true)
@@ -631,6 +718,11 @@ func (l *loop) spawn(profile string, manual bool) {
 			// On disk before the program's first instruction: a crash of
 			// corral at any later point leaves a record to reap from.
 			Gate: func(g proctree.Gated) error {
+				if pg != nil {
+					if err := pg.Add(g.PID); err != nil {
+						return err
+					}
+				}
 				err := bus.EmitSync(journal.Event{
 					Kind: journal.Spawn, Service: name, Instance: g.Instance, PID: g.PID,
 					Start: g.StartTicks, Boot: g.Boot, Cgroup: g.Container, Cmdline: argv,
@@ -648,6 +740,9 @@ func (l *loop) spawn(profile string, manual bool) {
 		}
 	}
 	if err != nil {
+		if pg != nil {
+			pg.Remove()
+		}
 		l.emit(journal.Refused, "start refused: "+err.Error(), nil)
 		l.to(EvRefused, err.Error())
 		return
@@ -659,7 +754,7 @@ func (l *loop) spawn(profile string, manual bool) {
 		since = tail[0].Seq
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	inst := &instance{id: tr.ID(), tree: tr, profile: profile, started: now, cancel: cancel}
+	inst := &instance{id: tr.ID(), tree: tr, profile: profile, started: now, cancel: cancel, pids: pg}
 	l.inst = inst
 	l.to(EvStart, "starting")
 
@@ -810,6 +905,9 @@ func (l *loop) beginStop(requested bool, reason string) {
 		return
 	}
 	inst.requested = inst.requested || requested
+	if requested && inst.stopReason == "" {
+		inst.stopReason = reason
+	}
 	switch l.state {
 	case Stopping:
 	case Failed: // a tree an incomplete stop left behind
@@ -829,7 +927,16 @@ func (l *loop) beginStop(requested bool, reason string) {
 		leaderGone = true
 	default:
 	}
+	killNow := inst.killNow
 	go func() {
+		if killNow {
+			// Frozen by the watchdog: it can act on no signal; kill it.
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			rep, err := inst.tree.Stop(ctx, syscall.SIGKILL, 0)
+			cancel()
+			l.s.post(event{kind: evStopped, inst: inst.id, report: &rep, err: err})
+			return
+		}
 		rep, err := stopTree(inst.tree, cfg, !leaderGone)
 		l.s.post(event{kind: evStopped, inst: inst.id, report: &rep, err: err})
 	}()
@@ -891,6 +998,9 @@ func (l *loop) finishStop(e event) {
 	l.emit(journal.Stopped, fmt.Sprintf("tree empty: %d signalled, %d exited, %d killed in %v", rep.Signalled, rep.Exited, rep.Killed, rep.Duration.Round(time.Millisecond)),
 		map[string]string{"duration_ms": fmt.Sprint(rep.Duration.Milliseconds())})
 	l.s.deps.Track(l.cfg.Name, inst.id, false)
+	if inst.pids != nil {
+		inst.pids.Remove()
+	}
 	l.inst = nil
 	if l.lastExit == nil || l.lastExit.At.Before(inst.started) {
 		st, _ := inst.tree.ExitState()
@@ -898,7 +1008,11 @@ func (l *loop) finishStop(e event) {
 	}
 	if inst.requested {
 		l.lastExit.Requested = true
-		l.to(EvStopped, "stopped")
+		reason := "stopped"
+		if inst.stopReason != "" && inst.stopReason != "stop requested" {
+			reason = inst.stopReason
+		}
+		l.to(EvStopped, reason)
 		if p := l.pending; p != nil && !l.shutdown {
 			l.pending = nil
 			l.spawn(p.profile, true)

@@ -29,6 +29,8 @@ type Options struct {
 	Bus         *journal.Bus
 	// Reclaim is handed to every service for the port preflight.
 	Reclaim func(pid int) bool
+	// KernelLimits lets services put limited trees in kernel pids groups.
+	KernelLimits bool
 }
 
 // Supervisor runs the services of one configuration.
@@ -90,13 +92,14 @@ func (s *Supervisor) newService(cfg *config.Service) *service.Service {
 		sinkOpts.File = filepath.Join(s.opts.StateDir, "logs", cfg.Name+".log")
 	}
 	return service.New(cfg, service.Deps{
-		Containment: s.opts.Containment,
-		Logs:        logs.NewSink(sinkOpts),
-		Bus:         s.bus,
-		Log:         s.opts.Log.With("service", cfg.Name),
-		OwnerOf:     s.OwnerOf,
-		Track:       s.track,
-		Reclaim:     s.opts.Reclaim,
+		Containment:  s.opts.Containment,
+		Logs:         logs.NewSink(sinkOpts),
+		Bus:          s.bus,
+		Log:          s.opts.Log.With("service", cfg.Name),
+		OwnerOf:      s.OwnerOf,
+		Track:        s.track,
+		Reclaim:      s.opts.Reclaim,
+		KernelLimits: s.opts.KernelLimits,
 	})
 }
 
