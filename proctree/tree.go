@@ -424,6 +424,26 @@ func (t *Tree) Members() ([]Process, error) {
 	return out, nil
 }
 
+// PIDs lists the live members' pids as cheaply as the mechanism allows: in
+// the cgroup tier one read of cgroup.procs.
+func (t *Tree) PIDs() ([]int, error) {
+	if cb, ok := t.b.(pidLister); ok {
+		return cb.pids()
+	}
+	ms, err := t.b.members()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(ms))
+	for i, m := range ms {
+		out[i] = m.stat.PID
+	}
+	return out, nil
+}
+
+// pidLister is a backend that can list members without reading each one.
+type pidLister interface{ pids() ([]int, error) }
+
 // Stats lists every live member with pid, parent, start time and resident
 // memory but without reading command lines: the cheap form the watchdog
 // polls every interval.

@@ -192,7 +192,7 @@ type instance struct {
 	killNow bool
 	// stopReason is why a requested stop began; the stopped state keeps it.
 	stopReason string
-	frozen  bool
+	frozen     bool
 }
 
 type waiter struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/corral-sh/corral/internal/render"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/watchdog"
+	"github.com/corral-sh/corral/proctree"
 )
 
 // Watch runs the watchdog until ctx ends: every interval it samples each
@@ -30,7 +31,8 @@ func (s *Supervisor) Watch(ctx context.Context) {
 	defer tick.Stop()
 	sweep := time.NewTicker(cfg.Watch.LeakSweep)
 	defer sweep.Stop()
-	w := &watcher{s: s, prev: map[string]watchdog.Sample{}, acted: map[string]time.Time{}}
+	w := newWatcher(s)
+	defer w.close()
 	for {
 		select {
 		case <-ctx.Done():
@@ -46,8 +48,44 @@ func (s *Supervisor) Watch(ctx context.Context) {
 // watcher is the state of the Watch goroutine; nothing else touches it.
 type watcher struct {
 	s     *Supervisor
-	prev  map[string]watchdog.Sample // by instance
-	acted map[string]time.Time       // instance (or "global") → last breach handled
+	prev  map[string]watchdog.Sample    // by instance
+	acted map[string]time.Time          // instance (or "global") → last breach handled
+	rss   map[string]*watchdog.RSSCache // by instance (cgroup tier)
+}
+
+func newWatcher(s *Supervisor) *watcher {
+	return &watcher{s: s, prev: map[string]watchdog.Sample{}, acted: map[string]time.Time{}, rss: map[string]*watchdog.RSSCache{}}
+}
+
+func (w *watcher) close() {
+	for _, c := range w.rss {
+		c.Close()
+	}
+}
+
+// sample looks at a tree's members: in the cgroup tier from cgroup.procs
+// and kept-open statm files, elsewhere from a member snapshot.
+func (w *watcher) sample(tr *proctree.Tree, now time.Time) (watchdog.Sample, error) {
+	if tr.Mechanism() == proctree.Cgroup {
+		c := w.rss[tr.ID()]
+		if c == nil {
+			c = watchdog.NewRSSCache() // nil where the platform has none
+		}
+		if c != nil {
+			w.rss[tr.ID()] = c
+			pids, err := tr.PIDs()
+			if err != nil {
+				return watchdog.Sample{}, err
+			}
+			rss, alive := c.Sum(pids)
+			return watchdog.SampleOf(now, alive, rss), nil
+		}
+	}
+	ms, err := tr.Stats()
+	if err != nil {
+		return watchdog.Sample{}, err
+	}
+	return watchdog.NewSample(now, ms), nil
 }
 
 type sampled struct {
@@ -78,11 +116,10 @@ func (w *watcher) pass(ctx context.Context) {
 		if tr == nil {
 			continue
 		}
-		ms, err := tr.Stats()
+		cur, err := w.sample(tr, now)
 		if err != nil {
 			continue
 		}
-		cur := watchdog.NewSample(now, ms)
 		u := watchdog.Measure(w.prev[tr.ID()], cur)
 		w.prev[tr.ID()] = cur
 		seen[tr.ID()] = true
@@ -104,6 +141,10 @@ func (w *watcher) pass(ctx context.Context) {
 		if !seen[id] {
 			delete(w.prev, id)
 			delete(w.acted, id)
+			if c := w.rss[id]; c != nil {
+				c.Close()
+				delete(w.rss, id)
+			}
 		}
 	}
 	w.global(ctx, cfg, all, now)

@@ -34,6 +34,17 @@ func NewSample(t time.Time, members []proctree.Process) Sample {
 	return s
 }
 
+// SampleOf summarises members known only by pid, with their summed RSS
+// (the cheap form: a pid reused within one interval inside one tree would
+// not count as a birth).
+func SampleOf(t time.Time, pids []int, rss int64) Sample {
+	s := Sample{At: t, Members: make(map[procKey]struct{}, len(pids)), RSS: rss}
+	for _, p := range pids {
+		s.Members[procKey{pid: p}] = struct{}{}
+	}
+	return s
+}
+
 // Usage is a tree's consumption at a sample.
 type Usage struct {
 	Members  int     `json:"members"`
