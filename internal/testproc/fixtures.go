@@ -26,6 +26,19 @@ func init() {
 	Register("daemonize", daemonize)
 	Register("daemon", func([]string) { ready(); block() })
 	Register("respawner", respawner)
+	Register("tree", func(args []string) {
+		// tree DEPTH WIDTH: WIDTH children, each a tree of DEPTH-1; works
+		// on every OS (no ready pipe), for chains under cmd.exe.
+		depth, _ := strconv.Atoi(args[0])
+		width, _ := strconv.Atoi(args[1])
+		for i := 0; depth > 0 && i < width; i++ {
+			if err := child("tree", strconv.Itoa(depth-1), args[1]).Start(); err != nil {
+				fmt.Fprintln(os.Stderr, "tree:", err)
+				os.Exit(1)
+			}
+		}
+		block()
+	})
 	Register("exit", func(args []string) {
 		code := 0
 		if len(args) > 0 {

@@ -1,0 +1,37 @@
+package proctree
+
+import (
+	"fmt"
+	"os/exec"
+
+	"github.com/corral-sh/corral/internal/procinfo"
+)
+
+// startGated starts the leader suspended, puts it in its job, runs the
+// gate, and only then lets it run: the program never executes outside the
+// job, nor before the gate.
+func startGated(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) error {
+	jb, ok := b.(*jobBackend)
+	if !ok {
+		return fmt.Errorf("proctree: unexpected backend %T", b)
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	pid := cmd.Process.Pid
+	if err := jb.assign(pid); err != nil {
+		cmd.Process.Kill()
+		return err
+	}
+	if gate != nil {
+		if err := gate(Gated{Instance: id, PID: pid, Boot: procinfo.BootID(), Mechanism: JobObject}); err != nil {
+			cmd.Process.Kill()
+			return err
+		}
+	}
+	if err := resume(pid); err != nil {
+		cmd.Process.Kill()
+		return err
+	}
+	return nil
+}

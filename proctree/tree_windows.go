@@ -1,0 +1,304 @@
+package proctree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+
+	"github.com/corral-sh/corral/internal/procinfo"
+)
+
+// On Windows a tree is a Job Object with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+// and no breakaway allowed. The leader starts suspended, is assigned to the
+// job, and only then resumed, so every process it ever creates is in the
+// job. corral holds the only handle: if corral dies, the kernel closes it
+// and kills the whole job.
+
+type basicAccounting struct {
+	TotalUserTime             int64
+	TotalKernelTime           int64
+	ThisPeriodTotalUserTime   int64
+	ThisPeriodTotalKernelTime int64
+	TotalPageFaultCount       uint32
+	TotalProcesses            uint32
+	ActiveProcesses           uint32
+	TotalTerminatedProcesses  uint32
+}
+
+type jobBackend struct {
+	leader int
+
+	// mu guards job and closed. Every use of the handle holds it: a closed
+	// handle's value can be handed to another object, and a late
+	// TerminateJobObject on it would hit that object.
+	mu     sync.Mutex
+	job    windows.Handle
+	closed bool
+}
+
+// withJob runs f with the job handle, or reports closed (the tree was
+// released, which happens only once it is empty).
+func (b *jobBackend) withJob(f func(windows.Handle) error) (closed bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return true, nil
+	}
+	return false, f(b.job)
+}
+
+func newBackend(id string, mode Containment, opts Options) (backend, error) {
+	if mode == ForceCgroup || mode == ForcePgroup {
+		return nil, fmt.Errorf("proctree: containment %q does not exist on Windows (Job Objects are used)", mode)
+	}
+	job, err := windows.CreateJobObject(nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("proctree: create job object: %w", err)
+	}
+	info := windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION{}
+	// Never BREAKAWAY_OK or SILENT_BREAKAWAY_OK: nothing may leave the job.
+	info.BasicLimitInformation.LimitFlags = windows.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+	if _, err := windows.SetInformationJobObject(job, windows.JobObjectExtendedLimitInformation,
+		uintptr(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info))); err != nil {
+		windows.CloseHandle(job)
+		return nil, fmt.Errorf("proctree: configure job object: %w", err)
+	}
+	return &jobBackend{job: job}, nil
+}
+
+func (b *jobBackend) mechanism() Mechanism { return JobObject }
+
+func (b *jobBackend) prepare(cmd *exec.Cmd) error {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	// Suspended until it is in the job; a group of its own so CTRL_BREAK
+	// reaches the tree and not corral.
+	cmd.SysProcAttr.CreationFlags |= windows.CREATE_SUSPENDED | windows.CREATE_NEW_PROCESS_GROUP
+	return nil
+}
+
+// assign puts the suspended leader in the job.
+func (b *jobBackend) assign(pid int) error {
+	h, err := windows.OpenProcess(windows.PROCESS_SET_QUOTA|windows.PROCESS_TERMINATE, false, uint32(pid))
+	if err != nil {
+		return fmt.Errorf("proctree: open leader %d: %w", pid, err)
+	}
+	defer windows.CloseHandle(h)
+	if _, err := b.withJob(func(job windows.Handle) error { return windows.AssignProcessToJobObject(job, h) }); err != nil {
+		windows.TerminateProcess(h, 1)
+		return fmt.Errorf("proctree: assign leader %d to its job: %w", pid, err)
+	}
+	return nil
+}
+
+// resume starts the threads of a suspended process. os/exec hides the main
+// thread's handle, so the threads are found through a snapshot.
+func resume(pid int) error {
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPTHREAD, 0)
+	if err != nil {
+		return fmt.Errorf("proctree: thread snapshot: %w", err)
+	}
+	defer windows.CloseHandle(snap)
+	var te windows.ThreadEntry32
+	te.Size = uint32(unsafe.Sizeof(te))
+	resumed := 0
+	for err = windows.Thread32First(snap, &te); err == nil; err = windows.Thread32Next(snap, &te) {
+		if te.OwnerProcessID != uint32(pid) {
+			continue
+		}
+		th, err := windows.OpenThread(windows.THREAD_SUSPEND_RESUME, false, te.ThreadID)
+		if err != nil {
+			continue
+		}
+		if _, err := windows.ResumeThread(th); err == nil {
+			resumed++
+		}
+		windows.CloseHandle(th)
+	}
+	if resumed == 0 {
+		return fmt.Errorf("proctree: no thread of %d could be resumed", pid)
+	}
+	return nil
+}
+
+func (b *jobBackend) started(pid int) { b.leader = pid }
+func (b *jobBackend) abort()          { b.release() }
+
+func (b *jobBackend) pidList() ([]int, error) {
+	const max = 4096
+	buf := make([]uintptr, 2+max)
+	closed, err := b.withJob(func(job windows.Handle) error {
+		return windows.QueryInformationJobObject(job, windows.JobObjectBasicProcessIdList,
+			uintptr(unsafe.Pointer(&buf[0])), uint32(len(buf))*uint32(unsafe.Sizeof(buf[0])), nil)
+	})
+	if closed {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("proctree: list job members: %w", err)
+	}
+	// JOBOBJECT_BASIC_PROCESS_ID_LIST: two DWORDs (assigned, listed) fill
+	// the first pointer-sized word; the ids follow.
+	listed := int(*(*uint32)(unsafe.Add(unsafe.Pointer(&buf[0]), 4)))
+	ids := buf[1 : 1+listed]
+	out := make([]int, len(ids))
+	for i, id := range ids {
+		out[i] = int(id)
+	}
+	return out, nil
+}
+
+func (b *jobBackend) pids() ([]int, error) { return b.pidList() }
+
+func (b *jobBackend) members() ([]member, error) {
+	ids, err := b.pidList()
+	if err != nil {
+		return nil, err
+	}
+	parents := map[int]windows.ProcessEntry32{}
+	if snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0); err == nil {
+		var pe windows.ProcessEntry32
+		pe.Size = uint32(unsafe.Sizeof(pe))
+		for err = windows.Process32First(snap, &pe); err == nil; err = windows.Process32Next(snap, &pe) {
+			parents[int(pe.ProcessID)] = pe
+		}
+		windows.CloseHandle(snap)
+	}
+	out := make([]member, 0, len(ids))
+	for _, pid := range ids {
+		st := procinfo.Stat{PID: pid, State: 'R', PGID: b.leader}
+		if pe, ok := parents[pid]; ok {
+			st.PPID = int(pe.ParentProcessID)
+			st.Comm = windows.UTF16ToString(pe.ExeFile[:])
+		}
+		if h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid)); err == nil {
+			var c, e, k, u windows.Filetime
+			if windows.GetProcessTimes(h, &c, &e, &k, &u) == nil {
+				st.StartTicks = uint64(c.Nanoseconds() / 100)
+			}
+			st.RSS = workingSet(h)
+			windows.CloseHandle(h)
+		}
+		out = append(out, member{stat: st})
+	}
+	return out, nil
+}
+
+var procGetProcessMemoryInfo = windows.NewLazySystemDLL("kernel32.dll").NewProc("K32GetProcessMemoryInfo")
+
+type memoryCounters struct {
+	CB                         uint32
+	PageFaultCount             uint32
+	PeakWorkingSetSize         uintptr
+	WorkingSetSize             uintptr
+	QuotaPeakPagedPoolUsage    uintptr
+	QuotaPagedPoolUsage        uintptr
+	QuotaPeakNonPagedPoolUsage uintptr
+	QuotaNonPagedPoolUsage     uintptr
+	PagefileUsage              uintptr
+	PeakPagefileUsage          uintptr
+}
+
+func workingSet(h windows.Handle) int64 {
+	var mc memoryCounters
+	mc.CB = uint32(unsafe.Sizeof(mc))
+	if r, _, _ := procGetProcessMemoryInfo.Call(uintptr(h), uintptr(unsafe.Pointer(&mc)), uintptr(mc.CB)); r == 0 {
+		return 0
+	}
+	return int64(mc.WorkingSetSize)
+}
+
+// signal: Windows has no signals. Anything but a kill becomes CTRL_BREAK to
+// the leader's process group, which console programs (python, node) treat
+// like SIGINT; it only reaches processes sharing corral's console.
+func (b *jobBackend) signal(sig syscall.Signal) ([]member, error) {
+	ms, err := b.members()
+	if err != nil || len(ms) == 0 {
+		return nil, err
+	}
+	if sig == syscall.SIGKILL {
+		if err := b.terminate(); err != nil {
+			return nil, err
+		}
+		return ms, nil
+	}
+	if err := windows.GenerateConsoleCtrlEvent(windows.CTRL_BREAK_EVENT, uint32(b.leader)); err != nil {
+		return nil, nil // no shared console: nothing was reached
+	}
+	return ms, nil
+}
+
+func (b *jobBackend) kill(ctx context.Context) ([]member, error) {
+	ms, err := b.members()
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	return ms, b.terminate()
+}
+
+func (b *jobBackend) terminate() error {
+	if _, err := b.withJob(func(job windows.Handle) error { return windows.TerminateJobObject(job, 1) }); err != nil {
+		return fmt.Errorf("proctree: terminate job: %w", err)
+	}
+	return nil
+}
+
+func (b *jobBackend) freeze(ctx context.Context) error { return errors.ErrUnsupported }
+func (b *jobBackend) thaw() error                      { return errors.ErrUnsupported }
+
+func (b *jobBackend) active() (int, error) {
+	var info basicAccounting
+	closed, err := b.withJob(func(job windows.Handle) error {
+		return windows.QueryInformationJobObject(job, windows.JobObjectBasicAccountingInformation,
+			uintptr(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), nil)
+	})
+	if closed {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("proctree: query job: %w", err)
+	}
+	return int(info.ActiveProcesses), nil
+}
+
+func (b *jobBackend) waitEmpty(ctx context.Context) error {
+	for d := time.Millisecond; ; d = min(2*d, 50*time.Millisecond) {
+		n, err := b.active()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("proctree: waiting for the job to empty (%d active): %w", n, ctx.Err())
+		case <-time.After(d):
+		}
+	}
+}
+
+// release closes the job handle; with KILL_ON_JOB_CLOSE that would kill any
+// member still there, but release runs only once the job is empty.
+func (b *jobBackend) release() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	return windows.CloseHandle(b.job)
+}
+
+func signalName(sig syscall.Signal) string { return sig.String() }
