@@ -2,6 +2,7 @@ package proctree_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,5 +153,70 @@ func TestWindowsLeaderExitStatus(t *testing.T) {
 	}
 	if st, _ := tr.ExitState(); st == nil || st.ExitCode() != 3 {
 		t.Fatalf("exit state %v", st)
+	}
+}
+
+// startHolder runs a fixture that starts `tree 1 2` (3 processes) and
+// returns the holder and the tree's leader pid.
+func startHolder(t *testing.T, fixture string) (*exec.Cmd, int) {
+	cmd := testproc.Command(fixture)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var leader int
+	if _, err := fmt.Fscanf(out, "leader %d\n", &leader); err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("%s did not report its tree: %v", fixture, err)
+	}
+	return cmd, leader
+}
+
+// Tethered: when the process holding a tree's job dies (TerminateProcess,
+// as a crash or a task manager kill does), the kernel closes the job's last
+// handle and kills every member.
+func TestWindowsHolderDeathKillsTheTree(t *testing.T) {
+	holder, leader := startHolder(t, "contain")
+	waitFor(t, 60*time.Second, "the tree to form", func() bool { return len(descendants(leader)) == 2 })
+	tree := append(descendants(leader), leader)
+	holder.Process.Kill() // TerminateProcess
+	holder.Wait()
+	waitFor(t, 2*time.Second, "every member to die with its holder", func() bool {
+		for _, pid := range tree {
+			if alive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Negative control: the same tree without a job outlives its holder.
+func TestWindowsNegativeControlHolderDeathWithoutJob(t *testing.T) {
+	holder, leader := startHolder(t, "uncontain")
+	waitFor(t, 60*time.Second, "the tree to form", func() bool { return len(descendants(leader)) == 2 })
+	tree := append(descendants(leader), leader)
+	t.Cleanup(func() {
+		for _, pid := range tree {
+			if h, err := windows.OpenProcess(windows.PROCESS_TERMINATE, false, uint32(pid)); err == nil {
+				windows.TerminateProcess(h, 1)
+				windows.CloseHandle(h)
+			}
+		}
+	})
+	holder.Process.Kill()
+	holder.Wait()
+	time.Sleep(500 * time.Millisecond)
+	n := 0
+	for _, pid := range tree {
+		if alive(pid) {
+			n++
+		}
+	}
+	if n != len(tree) {
+		t.Fatalf("without a job %d of %d outlived the holder; the control shows nothing", n, len(tree))
 	}
 }
