@@ -37,9 +37,9 @@ func newEnv(t *testing.T, toml string) *env {
 	e.write(toml)
 	t.Cleanup(func() {
 		// Whatever a test did, the daemon goes and nothing of ours stays.
-		out, _ := e.corral("shutdown")
-		_ = out
+		// The instances are listed first: after the shutdown nobody answers.
 		ids := e.instances()
+		e.corral("shutdown")
 		for _, id := range ids {
 			if left := testproc.Carriers(id); len(left) > 0 {
 				t.Errorf("instance %s left %v", id, left)

@@ -491,11 +491,10 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 	default:
 		p.errAt(key("stdin"), "unknown stdin %q (want null or inherit)", r.Stdin)
 	}
-	for prof, args := range r.Profiles {
+	for prof := range r.Profiles {
 		if !nameRE.MatchString(prof) {
 			p.errAt(key("profiles", prof), "profile names use letters, digits, '.', '_' and '-'")
 		}
-		_ = args
 	}
 	if r.Port < 0 || r.Port > 65535 {
 		p.errAt(key("port"), "port %d is out of range", r.Port)

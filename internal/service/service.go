@@ -576,9 +576,6 @@ func (l *loop) startRequest(r request) {
 		l.manualNext = true
 		l.wait(r)
 	case l.state.Running():
-		if r.kind == reqRestart {
-			panic("unreachable")
-		}
 		l.wait(r) // coalesced with the running instance
 	case l.state == External:
 		// Still there? Otherwise forget it and start our own.
