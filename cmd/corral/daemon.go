@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -50,7 +51,9 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 				ConfigPath: cfgPath, StateDir: stateDir, Containment: c, Version: buildVersion(), Log: log,
 				ExitWith: exitWith,
 			}
-			if !noKeeper {
+			// On Windows the kernel kills every job when corral's handles
+			// close, which is the keeper's job; and fd 3 cannot be handed on.
+			if !noKeeper && runtime.GOOS != "windows" {
 				o.Keeper = func() *exec.Cmd {
 					exe, _ := os.Executable()
 					k := exec.Command(exe, "__keeper", "--state-dir", stateDir)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -398,5 +399,46 @@ func TestE2EUnhealthyServiceIsReplaced(t *testing.T) {
 	})
 	if fails != 3 || stoppedAt == 0 || spawnedAt < stoppedAt {
 		t.Fatalf("%d failed probes; old tree empty at event %d, new spawn at %d", fails, stoppedAt, spawnedAt)
+	}
+}
+
+// Output through the daemon: progress-bar redraws kept as their last state,
+// -n, and -f following new lines.
+func TestE2ELogs(t *testing.T) {
+	e := newEnv(t, `
+[services.talker]
+shell = "printf 'loading\\n'; for p in 10 50 100; do printf '\\r%3d%%' $p; done; printf '\\n'; echo ready; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done"
+ready = { log = "^ready$", timeout = "20s" }
+`)
+	e.must("up")
+	out := e.must("logs", "talker", "-n", "0")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 3 || lines[0] != "loading" || lines[1] != "100%" || lines[2] != "ready" {
+		t.Fatalf("logs:\n%s", out)
+	}
+	if strings.Count(out, "%") != 1 {
+		t.Fatalf("progress redraws were kept:\n%s", out)
+	}
+	if got := e.must("logs", "talker", "-n", "1"); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "tick ") {
+		t.Fatalf("logs -n 1: %q", got)
+	}
+	f := e.command("logs", "talker", "-f", "-n", "0")
+	stdout, _ := f.StdoutPipe()
+	if err := f.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { f.Process.Kill(); f.Wait() }()
+	br := bufio.NewReader(stdout)
+	seen := map[string]bool{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(seen) < 3 && time.Now().Before(deadline) {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			break
+		}
+		seen[strings.TrimSpace(line)] = true
+	}
+	if len(seen) < 3 {
+		t.Fatalf("logs -f delivered %v", seen)
 	}
 }
