@@ -39,7 +39,7 @@ bundle_cooldown = "1m"
 # Bounded: it would reach 500 processes (each sleeps 60 s at most). It forks
 # through a subshell, so a failed fork does not end the loop (and the
 # sleepers are orphans, as in a real bomb).
-shell = "i=0; while [ $i -lt 500 ]; do (sleep 60 &) 2>/dev/null; i=$((i+1)); done; sleep 60"
+shell = "i=0; while [ $i -lt 500 ]; do (sleep 60 &) 2>/dev/null; i=$((i+1)); done; exec sleep 60"
 limits = { processes = 64 }
 on_limit = "stop"
 `
@@ -88,6 +88,9 @@ func TestE2EForkBombKernelLimited(t *testing.T) {
 	members, _ := strconv.Atoi(r.Fields["members"])
 	if members > 64 || members < 60 {
 		t.Fatalf("runaway at %d members with a kernel limit of 64: %+v", members, r)
+	}
+	if !strings.Contains(r.Message, "limit") {
+		t.Fatalf("runaway message %q", r.Message)
 	}
 	s := waitState(t, e, "bomb", "stopped")
 	if !strings.Contains(s.Reason, "watchdog") {

@@ -110,3 +110,25 @@ func (g *Group) Remove() error {
 	}
 	return fmt.Errorf("pidslimit: remove %s: %w", g.Dir, err)
 }
+
+// Refused returns how many forks the kernel has refused in instance's group
+// because of pids.max (the "max" line of pids.events); ok is false when the
+// instance has no group. A tree held at its limit may show fewer members
+// than the limit (intermediates hold slots briefly); refusals are the
+// reliable sign that it tries to grow past it.
+func Refused(instance string) (n int, ok bool) {
+	base, err := root()
+	if err != nil {
+		return 0, false
+	}
+	b, err := os.ReadFile(filepath.Join(base, instance, "pids.events"))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, found := strings.CutPrefix(line, "max "); found {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return n, true
+}

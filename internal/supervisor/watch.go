@@ -13,6 +13,7 @@ import (
 	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/diag"
 	"github.com/corral-sh/corral/internal/journal"
+	"github.com/corral-sh/corral/internal/pidslimit"
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/reclaim"
 	"github.com/corral-sh/corral/internal/render"
@@ -51,10 +52,13 @@ type watcher struct {
 	prev  map[string]watchdog.Sample    // by instance
 	acted map[string]time.Time          // instance (or "global") → last breach handled
 	rss   map[string]*watchdog.RSSCache // by instance (cgroup tier)
+	// refused is the kernel's count of refused forks per instance, as last seen.
+	refused map[string]int
 }
 
 func newWatcher(s *Supervisor) *watcher {
-	return &watcher{s: s, prev: map[string]watchdog.Sample{}, acted: map[string]time.Time{}, rss: map[string]*watchdog.RSSCache{}}
+	return &watcher{s: s, prev: map[string]watchdog.Sample{}, acted: map[string]time.Time{},
+		rss: map[string]*watchdog.RSSCache{}, refused: map[string]int{}}
 }
 
 func (w *watcher) close() {
@@ -128,7 +132,16 @@ func (w *watcher) pass(ctx context.Context) {
 			continue
 		}
 		all = append(all, sampled{svc, sc, tr.ID(), u})
-		if breaches := watchdog.Check(sc.Limits, u); len(breaches) > 0 && w.due(tr.ID(), cfg.Watch.BundleCooldown, now) {
+		breaches := watchdog.Check(sc.Limits, u)
+		if sc.Limits.Processes > 0 && (len(breaches) == 0 || breaches[0].Kind != "processes") {
+			// At a kernel limit the tree may sit just below it while the
+			// kernel refuses its forks: that is the breach.
+			if n, ok := pidslimit.Refused(tr.ID()); ok && n > w.refused[tr.ID()] {
+				w.refused[tr.ID()] = n
+				breaches = append([]watchdog.Breach{{Kind: "processes", Value: float64(u.Members), Limit: float64(sc.Limits.Processes), Refused: n}}, breaches...)
+			}
+		}
+		if len(breaches) > 0 && w.due(tr.ID(), cfg.Watch.BundleCooldown, now) {
 			if breaches[0].Grows() || anyGrows(breaches) {
 				fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				tr.Freeze(fctx) // it cannot grow while we act
@@ -141,6 +154,7 @@ func (w *watcher) pass(ctx context.Context) {
 		if !seen[id] {
 			delete(w.prev, id)
 			delete(w.acted, id)
+			delete(w.refused, id)
 			if c := w.rss[id]; c != nil {
 				c.Close()
 				delete(w.rss, id)

@@ -74,6 +74,8 @@ type Breach struct {
 	Kind  string  `json:"kind"` // processes, memory, fork_rate
 	Value float64 `json:"value"`
 	Limit float64 `json:"limit"`
+	// Refused is the number of forks the kernel refused at the limit.
+	Refused int `json:"refused,omitempty"`
 }
 
 func (b Breach) String() string {
@@ -82,6 +84,9 @@ func (b Breach) String() string {
 		return fmt.Sprintf("memory %.0f MiB over the limit of %.0f MiB", b.Value/(1<<20), b.Limit/(1<<20))
 	case "fork_rate":
 		return fmt.Sprintf("%.0f new processes/s over the limit of %.0f/s", b.Value, b.Limit)
+	}
+	if b.Refused > 0 {
+		return fmt.Sprintf("%.0f processes at a kernel limit of %.0f, %d forks refused", b.Value, b.Limit, b.Refused)
 	}
 	return fmt.Sprintf("%.0f processes, limit %.0f", b.Value, b.Limit)
 }
