@@ -688,6 +688,12 @@ func (l *loop) spawn(profile string, manual bool) {
 	var tr *proctree.Tree
 	var pg *pidslimit.Group
 	id := newInstanceID()
+	// The cut between earlier output and this instance's, taken before the
+	// program can run: a ready line printed at once must count.
+	var since uint64
+	if tail := l.s.deps.Logs.Tail(1); len(tail) > 0 {
+		since = tail[0].Seq
+	}
 	if err == nil && l.s.deps.KernelLimits && l.cfg.Limits.Processes > 0 {
 		// Where the kernel can count the tree, it enforces the limit itself:
 		// a fork past it fails. Otherwise accounting alone guards it.
@@ -746,10 +752,6 @@ func (l *loop) spawn(profile string, manual bool) {
 	}
 	l.hist = l.cfg.Restart.Started(l.hist, now, manual)
 	l.starts++
-	var since uint64
-	if tail := l.s.deps.Logs.Tail(1); len(tail) > 0 {
-		since = tail[0].Seq
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	inst := &instance{id: tr.ID(), tree: tr, profile: profile, started: now, cancel: cancel, pids: pg}
 	l.inst = inst
