@@ -77,7 +77,7 @@ func waitState(t *testing.T, e *env, name, state string) client.Service {
 // members alive; it is frozen and stopped, one bundle is written, nothing
 // survives.
 func TestE2EForkBombKernelLimited(t *testing.T) {
-	if _, err := pidslimit.Available(); err != nil || os.Geteuid() != 0 {
+	if _, err := pidslimit.Probe(); err != nil || os.Geteuid() != 0 {
 		t.Skipf("no kernel process limits here (%v, euid %d)", err, os.Geteuid())
 	}
 	e := newEnv(t, forkBomb)

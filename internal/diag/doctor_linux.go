@@ -54,7 +54,7 @@ func RunDoctor() Doctor {
 	scope := strings.TrimSpace(string(yama))
 	gateOK := scope != "3"
 	d.Checks = append(d.Checks, Check{"journal gate (ptrace)", gateOK, "spawns are journaled before the program runs (yama ptrace_scope " + orNone(scope) + "; seccomp may still forbid it, corral then journals right after the start)"})
-	pdir, perr := pidslimit.Available()
+	pdir, perr := pidslimit.Probe()
 	pidsDetail := "kernel process limits in " + pdir + " (pids.max counts threads too)"
 	if perr != nil {
 		pidsDetail = perr.Error() + "; limits are enforced by accounting only"

@@ -64,6 +64,21 @@ func Available() (string, error) {
 	return dir, nil
 }
 
+// Probe checks that a group can really be created and limited here (the
+// base directory may exist while this user cannot write in it).
+func Probe() (string, error) {
+	base, err := Available()
+	if err != nil {
+		return "", err
+	}
+	g, err := New(fmt.Sprintf(".probe-%d", os.Getpid()), 1<<20)
+	if err != nil {
+		return "", err
+	}
+	g.Remove()
+	return base, nil
+}
+
 // New creates the group of instance with pids.max = max.
 func New(instance string, max int) (*Group, error) {
 	base, err := Available()
