@@ -442,3 +442,49 @@ ready = { log = "^ready$", timeout = "20s" }
 		t.Fatalf("logs -f delivered %v", seen)
 	}
 }
+
+// lifetime = "tree": a launcher that starts the real server and exits. The
+// instance lives while its container holds anything; when the server dies
+// the instance ends and is restarted.
+func TestE2ELifetimeTree(t *testing.T) {
+	e := newEnv(t, `
+[services.launched]
+command = ["{exe}", "daemonize"]
+env = { CORRAL_TESTPROC = "daemonize", GORACE = "atexit_sleep_ms=0" }
+lifetime = "tree"
+restart = { policy = "on-failure", backoff = "20ms" }
+`)
+	e.must("up")
+	var s client.Service
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s = e.inspect("launched")
+		if s.State == "ready" && s.MemberCount == 1 && s.LastExit == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("launcher's server not held: %+v", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The launcher (the leader) is gone; the server it started is the tree.
+	if alive, _ := testproc.Alive(s.PID); alive {
+		t.Fatalf("the launcher %d should have exited", s.PID)
+	}
+	server := s.Members[0].PID
+	syscall.Kill(server, syscall.SIGKILL)
+	first := s.Instance
+	for {
+		s = e.inspect("launched")
+		if s.Instance != first && s.State == "ready" && s.MemberCount == 1 {
+			break
+		}
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("not restarted after its server died: %+v", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.Restarts != 1 {
+		t.Fatalf("restarts %d, want 1", s.Restarts)
+	}
+}
