@@ -488,3 +488,31 @@ restart = { policy = "on-failure", backoff = "20ms" }
 		t.Fatalf("restarts %d, want 1", s.Restarts)
 	}
 }
+
+// corral restart --profile applies a named argument set; an unknown
+// profile is refused with the ones that exist, and nothing changes.
+func TestE2EProfiles(t *testing.T) {
+	e := newEnv(t, `
+[services.sd]
+command = ["/bin/sh", "-c", "echo \"args:$*\"; exec sleep 1000", "sh", "--api"]
+profiles = { guarded = ["--medvram-sdxl"], cpu = ["--use-cpu", "all"] }
+ready = { log = "^args:", timeout = "20s" }
+`)
+	e.must("up")
+	before := e.inspect("sd")
+	out, code := e.corral("restart", "sd", "--profile", "lowvram")
+	if code == 0 || !strings.Contains(out, `no profile "lowvram"`) || !strings.Contains(out, "cpu, guarded") {
+		t.Fatalf("unknown profile exited %d:\n%s", code, out)
+	}
+	if s := e.inspect("sd"); s.Instance != before.Instance || s.State != "ready" {
+		t.Fatalf("a refused profile touched the running instance: %+v", s)
+	}
+	e.must("restart", "sd", "--profile", "guarded", "--wait")
+	s := e.inspect("sd")
+	if s.Profile != "guarded" {
+		t.Fatalf("profile %q", s.Profile)
+	}
+	if logs := e.must("logs", "sd", "-n", "1"); strings.TrimSpace(logs) != "args:--api --medvram-sdxl" {
+		t.Fatalf("the guarded instance got %q", logs)
+	}
+}

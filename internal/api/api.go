@@ -64,7 +64,7 @@ func writeErr(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, service.ErrShutdown):
 		code = http.StatusServiceUnavailable
-	case errors.Is(err, errBadInput) || errors.As(err, new(*config.Error)):
+	case errors.Is(err, errBadInput) || errors.Is(err, service.ErrBadRequest) || errors.As(err, new(*config.Error)):
 		code = http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusGatewayTimeout

@@ -61,6 +61,9 @@ type Deps struct {
 	Reclaim func(pid int) bool
 }
 
+// ErrBadRequest marks a request refused for its input; nothing was done.
+var ErrBadRequest = errors.New("service: bad request")
+
 // ErrShutdown is returned for starts after Shutdown.
 var ErrShutdown = errors.New("service: corral is shutting down")
 
@@ -484,15 +487,19 @@ func (l *loop) request(r request) {
 		r.reply <- reply{status: l.status()}
 	case reqLimit:
 		l.onLimit(r)
-	case reqStart:
+	case reqStart, reqRestart:
 		if l.shutdown {
 			r.reply <- reply{status: l.status(), err: ErrShutdown}
 			return
 		}
-		l.startRequest(r)
-	case reqRestart:
-		if l.shutdown {
-			r.reply <- reply{status: l.status(), err: ErrShutdown}
+		// Bad input changes nothing: an unknown profile is refused before
+		// anything is stopped.
+		if _, err := l.cfg.CommandFor(r.profile); err != nil {
+			r.reply <- reply{status: l.status(), err: fmt.Errorf("%w: %v", ErrBadRequest, err)}
+			return
+		}
+		if r.kind == reqStart {
+			l.startRequest(r)
 			return
 		}
 		if l.state.Running() || l.state == Stopping {
