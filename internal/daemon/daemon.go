@@ -295,6 +295,7 @@ func recoverLeftovers(path string, bus *journal.Bus, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("daemon: the journal cannot be written, so nothing could start safely: %w", err)
 	}
+	f.CompactAt(2*compactAbove, keepEvents)
 	bus.SetFile(f)
 	bus.Preload(events)
 	if torn > 0 {

@@ -19,9 +19,12 @@ const FileName = "journal.jsonl"
 // without waiting for the disk.
 type File struct {
 	path string
-	mu   sync.Mutex // guards f and size
+	mu   sync.Mutex // guards f, size, compactAbove and keep
 	f    *os.File
 	size int64
+
+	compactAbove int64
+	keep         int
 }
 
 // OpenFile opens (creating) the journal for appending.
@@ -41,6 +44,15 @@ func OpenFile(path string) (*File, error) {
 // Path returns the file's path.
 func (j *File) Path() string { return j.path }
 
+// CompactAt makes Append compact the file in place once it grows past
+// bytes, keeping the spawn records of live instances and the last keep
+// events (0: never).
+func (j *File) CompactAt(bytes int64, keep int) {
+	j.mu.Lock()
+	j.compactAbove, j.keep = bytes, keep
+	j.mu.Unlock()
+}
+
 // Append writes e; with sync it returns only once e is on disk.
 func (j *File) Append(e Event, sync bool) error {
 	b, err := json.Marshal(e)
@@ -50,6 +62,18 @@ func (j *File) Append(e Event, sync bool) error {
 	b = append(b, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.compactAbove > 0 && j.size > j.compactAbove {
+		// Under the lock no write can interleave with the rewrite.
+		if err := Compact(j.path, j.keep); err == nil {
+			if f, err := os.OpenFile(j.path, os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
+				j.f.Close()
+				j.f = f
+				if st, err := f.Stat(); err == nil {
+					j.size = st.Size()
+				}
+			}
+		}
+	}
 	if _, err := j.f.Write(b); err != nil {
 		return fmt.Errorf("journal: write %s: %w", j.path, err)
 	}

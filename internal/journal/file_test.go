@@ -68,3 +68,28 @@ func TestEmitSyncReportsAFullDisk(t *testing.T) {
 		t.Fatal("an event that was not written was still recorded")
 	}
 }
+
+// A long-running daemon's journal is compacted as it grows, keeping what
+// the next start needs to reap.
+func TestFileCompactsWhileRunning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	f, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.CompactAt(4096, 10)
+	b := NewBus(10, nil)
+	b.SetFile(f)
+	b.EmitSync(Event{Kind: Spawn, Service: "a", Instance: "live", PID: 1})
+	for i := 0; i < 2000; i++ {
+		b.Emit(Event{Kind: State, Service: "a", Instance: "live", Message: "a crash loop's chatter"})
+	}
+	if size := Size(path); size > 3*4096 {
+		t.Fatalf("journal grew to %d bytes with compaction at 4096", size)
+	}
+	events, torn, _ := ReadFile(path)
+	if torn != 0 || len(Live(events)) != 1 {
+		t.Fatalf("after compaction: %d events, %d torn, live %v", len(events), torn, Live(events))
+	}
+}
