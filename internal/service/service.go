@@ -692,6 +692,12 @@ func (l *loop) spawn(profile string, manual bool) {
 	if err == nil {
 		argv, err = l.cfg.CommandFor(profile)
 	}
+	if err == nil && l.cfg.Dir != "" {
+		// exec reports a missing working directory as a missing program.
+		if st, serr := os.Stat(l.cfg.Dir); serr != nil || !st.IsDir() {
+			err = fmt.Errorf("working directory %s does not exist or is not a directory (dir in the configuration)", l.cfg.Dir)
+		}
+	}
 	var tr *proctree.Tree
 	var pg *pidslimit.Group
 	id := newInstanceID()
