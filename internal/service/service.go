@@ -586,7 +586,7 @@ func (l *loop) startRequest(r request) {
 		l.wait(r) // coalesced with the running instance
 	case l.state == External:
 		// Still there? Otherwise forget it and start our own.
-		if err := probe.Check(context.Background(), l.cfg.Ready, 2*time.Second, probe.Options{Containment: l.s.deps.Containment}); err == nil {
+		if err := probe.Check(context.Background(), l.cfg.Ready, externalProbe, probe.Options{Containment: l.s.deps.Containment}); err == nil {
 			r.reply <- reply{status: l.status()}
 			return
 		}
@@ -620,6 +620,11 @@ func (l *loop) after(d time.Duration) {
 	l.nextStart = l.s.deps.Clock.Now().Add(d)
 	l.timer = l.s.deps.Clock.AfterFunc(d, func() { l.s.post(event{kind: evTimer, seq: seq}) })
 }
+
+// externalProbe bounds the check of a server corral did not start. It runs
+// on the owner goroutine (requests wait meanwhile); a healthy local server
+// answers in milliseconds.
+const externalProbe = 500 * time.Millisecond
 
 // preflight checks the ports the service's probes name. A port held by a
 // process corral does not own is never touched: if that server answers the
@@ -668,7 +673,7 @@ func (l *loop) preflight() (external []int, err error) {
 			desc = append(desc, "a process corral cannot inspect (another user's?)")
 		}
 		if !l.cfg.Ready.IsZero() && (l.cfg.Ready.HTTP != "" || l.cfg.Ready.TCP != "" || len(l.cfg.Ready.Exec) > 0) {
-			if probe.Check(context.Background(), l.cfg.Ready, 2*time.Second, probe.Options{Containment: l.s.deps.Containment}) == nil {
+			if probe.Check(context.Background(), l.cfg.Ready, externalProbe, probe.Options{Containment: l.s.deps.Containment}) == nil {
 				return pids, nil
 			}
 		}
