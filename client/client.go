@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/corral-sh/corral/internal/ipc"
 )
 
 // Client talks to one daemon.
@@ -23,10 +25,8 @@ type Client struct {
 // New returns a client for the daemon listening on socket.
 func New(socket string) *Client {
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
+		// A unix socket, or a named pipe on Windows.
+		DialContext:  ipc.Dialer(socket),
 		MaxIdleConns: 4,
 	}
 	return &Client{hc: &http.Client{Transport: tr}, socket: socket}

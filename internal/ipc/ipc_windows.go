@@ -1,0 +1,207 @@
+package ipc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// On Windows the control endpoint is a named pipe whose name derives from
+// the state directory, readable and writable only by the user running the
+// daemon (AF_UNIX exists on recent Windows but not under wine, where the
+// suite runs).
+
+// Path returns the pipe name for a state directory.
+func Path(stateDir string) string {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return `\\.\pipe\corral-` + hex.EncodeToString(sum[:8])
+}
+
+type pipeAddr string
+
+func (a pipeAddr) Network() string { return "pipe" }
+func (a pipeAddr) String() string  { return string(a) }
+
+type pipeConn struct {
+	*os.File
+	addr pipeAddr
+}
+
+func (c pipeConn) LocalAddr() net.Addr  { return c.addr }
+func (c pipeConn) RemoteAddr() net.Addr { return c.addr }
+
+type pipeListener struct {
+	name string
+	sa   *windows.SecurityAttributes
+
+	mu      sync.Mutex // guards first, closed and pending
+	first   bool
+	closed  bool
+	pending windows.Handle // the instance waiting in ConnectNamedPipe
+}
+
+// Listen creates the daemon's pipe. FILE_FLAG_FIRST_PIPE_INSTANCE makes a
+// second daemon for the same state directory fail instead of sharing it.
+func Listen(stateDir string) (net.Listener, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("ipc: %w", err)
+	}
+	sa, err := ownerOnly()
+	if err != nil {
+		return nil, err
+	}
+	// Someone answering means a live daemon; FILE_FLAG_FIRST_PIPE_INSTANCE
+	// says the same on Windows, but wine does not enforce it.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	c, derr := Dial(ctx, Path(stateDir))
+	cancel()
+	if derr == nil {
+		c.Close()
+		return nil, fmt.Errorf("ipc: a daemon already answers on %s", Path(stateDir))
+	}
+	l := &pipeListener{name: Path(stateDir), sa: sa, first: true}
+	// Create the first instance now, so a second daemon fails at Listen.
+	h, err := l.create()
+	if err != nil {
+		return nil, err
+	}
+	l.pending = h
+	return l, nil
+}
+
+func ownerOnly() (*windows.SecurityAttributes, error) {
+	tok := windows.GetCurrentProcessToken()
+	u, err := tok.GetTokenUser()
+	if err != nil {
+		return nil, fmt.Errorf("ipc: current user: %w", err)
+	}
+	sd, err := windows.SecurityDescriptorFromString("D:P(A;;GA;;;" + u.User.Sid.String() + ")")
+	if err != nil {
+		return nil, fmt.Errorf("ipc: security descriptor: %w", err)
+	}
+	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
+	sa.Length = uint32(unsafe.Sizeof(*sa))
+	return sa, nil
+}
+
+func (l *pipeListener) create() (windows.Handle, error) {
+	flags := uint32(windows.PIPE_ACCESS_DUPLEX | windows.FILE_FLAG_OVERLAPPED)
+	if l.first {
+		flags |= windows.FILE_FLAG_FIRST_PIPE_INSTANCE
+	}
+	name, _ := windows.UTF16PtrFromString(l.name)
+	h, err := windows.CreateNamedPipe(name, flags,
+		windows.PIPE_TYPE_BYTE|windows.PIPE_READMODE_BYTE|windows.PIPE_WAIT|windows.PIPE_REJECT_REMOTE_CLIENTS,
+		windows.PIPE_UNLIMITED_INSTANCES, 64<<10, 64<<10, 0, l.sa)
+	if err != nil {
+		if l.first {
+			return 0, fmt.Errorf("ipc: a daemon already listens on %s (or it cannot be created): %w", l.name, err)
+		}
+		return 0, fmt.Errorf("ipc: create pipe instance: %w", err)
+	}
+	l.first = false
+	return h, nil
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, net.ErrClosed
+	}
+	h := l.pending
+	l.pending = 0
+	if h == 0 {
+		var err error
+		if h, err = l.create(); err != nil {
+			l.mu.Unlock()
+			return nil, err
+		}
+	}
+	l.pending = h
+	l.mu.Unlock()
+
+	ev, err := windows.CreateEvent(nil, 1, 0, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: %w", err)
+	}
+	defer windows.CloseHandle(ev)
+	ov := windows.Overlapped{HEvent: ev}
+	err = windows.ConnectNamedPipe(h, &ov)
+	if errors.Is(err, windows.ERROR_IO_PENDING) {
+		// Blocks this goroutine's thread until a client comes or Close
+		// cancels the wait.
+		windows.WaitForSingleObject(ev, windows.INFINITE)
+		var n uint32
+		err = windows.GetOverlappedResult(h, &ov, &n, false)
+	}
+	if err != nil && !errors.Is(err, windows.ERROR_PIPE_CONNECTED) {
+		l.mu.Lock()
+		closed := l.closed
+		l.pending = 0
+		l.mu.Unlock()
+		windows.CloseHandle(h)
+		if closed {
+			return nil, net.ErrClosed
+		}
+		return nil, fmt.Errorf("ipc: accept on %s: %w", l.name, err)
+	}
+	l.mu.Lock()
+	l.pending = 0
+	l.mu.Unlock()
+	// An overlapped handle handed to os.NewFile joins the runtime's I/O
+	// completion port: reads and writes no longer block threads.
+	return pipeConn{File: os.NewFile(uintptr(h), l.name), addr: pipeAddr(l.name)}, nil
+}
+
+func (l *pipeListener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if l.pending != 0 {
+		windows.CancelIoEx(l.pending, nil)
+	}
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr(l.name) }
+
+// Dial connects to the pipe at path, waiting while every instance is busy.
+func Dial(ctx context.Context, path string) (net.Conn, error) {
+	name, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, 0, nil,
+			windows.OPEN_EXISTING, windows.FILE_FLAG_OVERLAPPED, 0)
+		if err == nil {
+			return pipeConn{File: os.NewFile(uintptr(h), path), addr: pipeAddr(path)}, nil
+		}
+		if !errors.Is(err, windows.ERROR_PIPE_BUSY) {
+			return nil, &net.OpError{Op: "dial", Net: "pipe", Err: err}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
