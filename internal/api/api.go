@@ -91,7 +91,10 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request) {
 	name, verb := r.PathValue("name"), r.PathValue("verb")
 	q := r.URL.Query()
 	profile, wait := q.Get("profile"), q.Get("wait") == "1"
-	ctx := r.Context()
+	// The action runs to its end in the service whatever the client does;
+	// the handler only waits for it. Not tied to the connection, whose
+	// hang-up detection misfires on Windows named pipes under wine.
+	ctx := context.WithoutCancel(r.Context())
 	if t := q.Get("timeout"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {

@@ -8,6 +8,7 @@ package reclaim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -55,6 +56,15 @@ func Reap(ctx context.Context, live []*journal.Instance, dryRun bool, bus *journ
 			}
 		}
 		tr, err := proctree.Adopt(in.ID, proctree.AdoptOptions{CgroupDir: in.Cgroup})
+		if errors.Is(err, errors.ErrUnsupported) {
+			// Windows: a job dies with the last handle to it, which the
+			// earlier corral held; there is nothing left to reap.
+			if !dryRun && bus != nil {
+				bus.Emit(journal.Event{Kind: journal.Reaped, Service: in.Service, Instance: in.ID,
+					Message: "its job died with the corral that held it: nothing can be left"})
+			}
+			continue
+		}
 		if err != nil {
 			r.Error = err.Error()
 			out = append(out, r)

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
@@ -724,7 +723,7 @@ func (l *loop) spawn(profile string, manual bool) {
 	if err == nil {
 		// Known before it exists: no process of ours is ever unaccounted for.
 		l.s.deps.Track(l.cfg.Name, id, true)
-		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd := command(argv, l.cfg.Shell)
 		cmd.Dir = l.cfg.Dir
 		cmd.Env = append(os.Environ(), l.cfg.Env...)
 		if !l.cfg.StdinNull {

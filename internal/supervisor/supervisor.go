@@ -481,6 +481,12 @@ func (s *Supervisor) Survivors() []Survivor {
 	}
 	s.mu.Unlock()
 	snap, err := procinfo.Snapshot()
+	if errors.Is(err, errors.ErrUnsupported) {
+		// No process table with environments here (Windows): every tree is
+		// a job whose stop was verified empty by the kernel's count; a tree
+		// that did not empty is named by its service's stop error instead.
+		return []Survivor{}
+	}
 	if err != nil {
 		return []Survivor{{Service: "?", Cmdline: []string{"cannot scan processes: " + err.Error()}}}
 	}
