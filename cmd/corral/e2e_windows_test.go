@@ -37,7 +37,12 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg := filepath.Join(dir, "corral.toml")
-	toml := fmt.Sprintf("[services.chain]\nshell = '\"%s\" tree 2 2'\nenv = { CORRAL_TESTPROC = \"tree\" }\n", exe)
+	// A .bat with a space in its name, run with an argument that has one:
+	// both must reach it intact through cmd.exe.
+	bat := filepath.Join(dir, "start server.bat")
+	os.WriteFile(bat, []byte("@echo off\r\necho arg1=[%~1]\r\n\""+exe+"\" sleep\r\n"), 0o644)
+	toml := fmt.Sprintf("[services.chain]\nshell = '\"%s\" tree 2 2'\nenv = { CORRAL_TESTPROC = \"tree\" }\n", exe) +
+		fmt.Sprintf("[services.batch]\ncommand = ['%s', 'hello world']\nenv = { CORRAL_TESTPROC = \"sleep\" }\nready = { log = '^arg1=\\[hello world\\]$', timeout = \"60s\" }\n", bat)
 	os.WriteFile(cfg, []byte(toml), 0o644)
 	d := exec.Command(exe, "daemon", "-c", cfg)
 	d.Env = append(os.Environ(), asCorral+"=1")
@@ -67,6 +72,9 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := cl.Ensure(ctx, "batch", time.Minute); err != nil {
+		t.Fatalf("the .bat service: %v", err)
 	}
 	s := members()
 	for i := 0; i < 10; i++ {

@@ -2,16 +2,46 @@ package service
 
 import (
 	"os/exec"
+	"strings"
 	"syscall"
 )
 
-// command builds the service's process. A shell line goes to cmd.exe
-// verbatim as `cmd.exe /d /s /c "LINE"`: Go's argument escaping (\")
-// is not cmd.exe's, so a line with quoted paths would be mangled.
+// command builds the service's process. cmd.exe does not parse Go's
+// argument escaping (\"), so anything cmd.exe runs gets its command line
+// verbatim: a shell line as `cmd.exe /d /s /c "LINE"`, and a .bat/.cmd
+// program (which Windows can only run through cmd.exe) the same way with
+// each argument quoted the way cmd.exe expects.
 func command(argv []string, shell bool) *exec.Cmd {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	if shell && len(argv) == 5 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{CmdLine: `cmd.exe /d /s /c "` + argv[4] + `"`}
+	switch {
+	case shell && len(argv) == 5:
+		return viaCmd(argv[4])
+	case isBatch(argv[0]):
+		parts := make([]string, len(argv))
+		for i, a := range argv {
+			parts[i] = cmdQuote(a)
+		}
+		return viaCmd(strings.Join(parts, " "))
 	}
+	return exec.Command(argv[0], argv[1:]...)
+}
+
+func viaCmd(line string) *exec.Cmd {
+	cmd := exec.Command("cmd.exe")
+	// /d: no AutoRun; /s /c "...": strip exactly the outer quotes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{CmdLine: `cmd.exe /d /s /c "` + line + `"`}
 	return cmd
+}
+
+func isBatch(path string) bool {
+	p := strings.ToLower(path)
+	return strings.HasSuffix(p, ".bat") || strings.HasSuffix(p, ".cmd")
+}
+
+// cmdQuote quotes an argument for cmd.exe: in quotes if it has spaces or
+// characters cmd.exe treats specially, embedded quotes doubled.
+func cmdQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\"&|<>()^%!,;=") {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
