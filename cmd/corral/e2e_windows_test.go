@@ -92,6 +92,11 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	if !strings.EqualFold(s.Mechanism, "job-object") {
 		t.Fatalf("mechanism %q", s.Mechanism)
 	}
+	doc := exec.Command(exe, "doctor")
+	doc.Env = d.Env
+	if out, err := doc.CombinedOutput(); err != nil || !strings.Contains(string(out), "containment: job-object") {
+		t.Fatalf("corral doctor on Windows: %v\n%s", err, out)
+	}
 	d.Process.Kill() // TerminateProcess: no shutdown runs
 	d.Wait()
 	deadline := time.Now().Add(2 * time.Second)
