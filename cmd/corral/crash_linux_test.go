@@ -20,6 +20,7 @@ import (
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/testproc"
+	"github.com/corral-sh/corral/proctree"
 )
 
 func containments(t *testing.T, fn func(t *testing.T, c string)) {
@@ -105,6 +106,7 @@ func TestE2EDaemonSIGKILLedLeavesNothing(t *testing.T) {
 		d.Wait()
 		took := waitGone(t, ids, 2*time.Second, "after SIGKILL of the daemon")
 		t.Logf("%s: every supervised process gone %v after the daemon's SIGKILL", c, took)
+		assertNoGroups(t, ids)
 	})
 }
 
@@ -136,6 +138,7 @@ func TestE2ENextStartReapsWhatADeadDaemonLeft(t *testing.T) {
 		began := time.Now()
 		e.foreground("--containment", c)
 		waitGone(t, ids, 2*time.Second, "after the next daemon start")
+		assertNoGroups(t, ids)
 		t.Logf("%s: leftovers gone %v after the next daemon was started", c, time.Since(began))
 		if time.Since(began) > 2*time.Second+time.Second {
 			t.Fatalf("reaping took %v after the start (the CLI under -race adds up to a second)", time.Since(began))
@@ -341,4 +344,26 @@ func TestE2EKeeperIsRestarted(t *testing.T) {
 	d.Process.Signal(syscall.SIGKILL)
 	d.Wait()
 	waitGone(t, ids, 2*time.Second, "after SIGKILL of the daemon, with the replacement keeper")
+}
+
+// assertNoGroups checks that no cgroup of the given instances is left
+// (empty directories are leaks too).
+func assertNoGroups(t *testing.T, ids []string) {
+	t.Helper()
+	parent, err := proctree.DefaultCgroupParent()
+	if err != nil {
+		return // no cgroup tier here
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, id := range ids {
+		for {
+			if _, err := os.Stat(filepath.Join(parent, id)); os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the cgroup of instance %s was left behind", id)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }

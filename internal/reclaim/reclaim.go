@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/procinfo"
@@ -101,6 +102,13 @@ func Reap(ctx context.Context, live []*journal.Instance, dryRun bool, bus *journ
 				}
 				bus.Emit(journal.Event{Kind: journal.Reaped, Service: in.Service, Instance: in.ID, Cgroup: in.Cgroup, Message: msg,
 					Fields: map[string]string{"found": fmt.Sprint(len(r.Found)), "killed": fmt.Sprint(r.Killed), "reused": fmt.Sprint(r.Reused)}})
+			}
+			// Let the adopted tree finish: its container (the cgroup) is
+			// removed once it is seen empty. Releasing first would leave the
+			// empty group behind.
+			select {
+			case <-tr.Done():
+			case <-time.After(5 * time.Second):
 			}
 		}
 		tr.Release()
