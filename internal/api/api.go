@@ -177,20 +177,15 @@ func (h *handler) logs(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	n, err := intParam(r, "n", 100)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	if n == 0 {
-		n = -1
-	}
-	past, ch, cancel := sink.Subscribe(n)
-	defer cancel()
-	ndjson(w, r, past, ch, r.URL.Query().Get("follow") == "1")
+	stream(w, r, sink.Subscribe)
 }
 
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+	stream(w, r, h.d.Supervisor().Bus().Subscribe)
+}
+
+// stream answers ?n=N (0: all kept) and ?follow=1 from a subscription.
+func stream[T any](w http.ResponseWriter, r *http.Request, subscribe func(n int) ([]T, <-chan T, func())) {
 	n, err := intParam(r, "n", 100)
 	if err != nil {
 		writeErr(w, err)
@@ -199,7 +194,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	if n == 0 {
 		n = -1
 	}
-	past, ch, cancel := h.d.Supervisor().Bus().Subscribe(n)
+	past, ch, cancel := subscribe(n)
 	defer cancel()
 	ndjson(w, r, past, ch, r.URL.Query().Get("follow") == "1")
 }

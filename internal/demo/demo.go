@@ -106,20 +106,11 @@ func startTree(ctx context.Context, opts Options) (*proctree.Tree, []proctree.Pr
 	return tr, ms, nil
 }
 
-// carriers counts live processes carrying the marker, by a scan that does
+// carriers lists live processes carrying the marker, by a scan that does
 // not go through proctree.
-func carriers(id string) []int {
-	ss, err := procinfo.Snapshot()
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, s := range ss {
-		if !s.Zombie() && procinfo.Marker(s.PID) == id {
-			out = append(out, s.PID)
-		}
-	}
-	return out
+func carriers(id string) []procinfo.Stat {
+	found, _ := procinfo.Carriers(func(m string) bool { return m == id })
+	return found[id]
 }
 
 func printTree(w io.Writer, ms []proctree.Process, leader int) {

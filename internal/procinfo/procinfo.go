@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 )
 
@@ -91,4 +92,26 @@ func splitNUL(b []byte) []string {
 		out[i] = string(p)
 	}
 	return out
+}
+
+// Carriers scans the process table for live processes whose instance marker
+// want accepts, grouped by marker. Zombies (no environment), kernel threads
+// and the calling process are skipped. It reads every candidate's
+// environment: a scan for sweeps and verification, not for hot paths.
+func Carriers(want func(id string) bool) (map[string][]Stat, error) {
+	snap, err := Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	self := os.Getpid()
+	out := map[string][]Stat{}
+	for _, st := range snap {
+		if st.Zombie() || st.PID == self || st.PID <= 2 || st.PPID == 2 {
+			continue
+		}
+		if id := Marker(st.PID); id != "" && want(id) {
+			out[id] = append(out[id], st)
+		}
+	}
+	return out, nil
 }

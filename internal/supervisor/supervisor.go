@@ -480,7 +480,7 @@ func (s *Supervisor) Survivors() []Survivor {
 		ids[id] = svc
 	}
 	s.mu.Unlock()
-	snap, err := procinfo.Snapshot()
+	found, err := procinfo.Carriers(func(id string) bool { _, ok := ids[id]; return ok })
 	if errors.Is(err, errors.ErrUnsupported) {
 		// No process table with environments here (Windows): every tree is
 		// a job whose stop was verified empty by the kernel's count; a tree
@@ -491,15 +491,10 @@ func (s *Supervisor) Survivors() []Survivor {
 		return []Survivor{{Service: "?", Cmdline: []string{"cannot scan processes: " + err.Error()}}}
 	}
 	out := []Survivor{}
-	self := os.Getpid()
-	for _, st := range snap {
-		if st.Zombie() || st.PID == self {
-			continue
-		}
-		id := procinfo.Marker(st.PID)
-		if svc, ok := ids[id]; ok && id != "" {
+	for id, sts := range found {
+		for _, st := range sts {
 			argv, _ := procinfo.Cmdline(st.PID)
-			out = append(out, Survivor{Service: svc, Instance: id, PID: st.PID, Cmdline: argv})
+			out = append(out, Survivor{Service: ids[id], Instance: id, PID: st.PID, Cmdline: argv})
 		}
 	}
 	return out

@@ -242,24 +242,16 @@ func (s *Supervisor) SweepLeaks(ctx context.Context) int {
 	if len(known) == 0 {
 		return 0
 	}
-	snap, err := procinfo.Snapshot()
+	found, err := procinfo.Carriers(func(id string) bool { _, ok := known[id]; return ok })
 	if err != nil {
 		return 0
 	}
-	self := os.Getpid()
-	found := map[string][]int{}
-	for _, st := range snap {
-		if st.Zombie() || st.PID == self || st.PPID == 2 || st.PID <= 2 {
-			continue
-		}
-		if id := procinfo.Marker(st.PID); id != "" {
-			if _, ok := known[id]; ok {
-				found[id] = append(found[id], st.PID)
-			}
-		}
-	}
 	n := 0
-	for id, pids := range found {
+	for id, sts := range found {
+		pids := make([]int, len(sts))
+		for i, st := range sts {
+			pids[i] = st.PID
+		}
 		n += len(pids)
 		s.bus.Emit(journal.Event{Kind: journal.Leak, Service: known[id], Instance: id,
 			Message: fmt.Sprintf("LEAK: %d processes of ended instance %s outside any container: %v; reaping", len(pids), id, pids)})
