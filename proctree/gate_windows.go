@@ -24,7 +24,11 @@ func startGated(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) err
 		return err
 	}
 	if gate != nil {
-		if err := gate(Gated{Instance: id, PID: pid, Boot: procinfo.BootID(), Mechanism: JobObject}); err != nil {
+		g := Gated{Instance: id, PID: pid, Boot: procinfo.BootID(), Mechanism: JobObject}
+		if st, err := procinfo.ReadStat(pid); err == nil {
+			g.StartTicks = st.StartTicks
+		}
+		if err := gate(g); err != nil {
 			cmd.Process.Kill()
 			return err
 		}

@@ -531,6 +531,9 @@ func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration
 			return finish(err)
 		}
 		rep.Signalled = len(signalled)
+		if d, ok := t.b.(interface{ delivered() string }); ok && d.delivered() != "" {
+			rep.Signal = d.delivered()
+		}
 	}
 	emptied := false
 	if len(signalled) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -34,13 +35,15 @@ type basicAccounting struct {
 
 type jobBackend struct {
 	leader int
+	log    *slog.Logger
 
-	// mu guards job and closed. Every use of the handle holds it: a closed
-	// handle's value can be handed to another object, and a late
+	// mu guards job, closed and sent. Every use of the handle holds it: a
+	// closed handle's value can be handed to another object, and a late
 	// TerminateJobObject on it would hit that object.
 	mu     sync.Mutex
 	job    windows.Handle
 	closed bool
+	sent   string // the console event the last signal generated
 }
 
 // withJob runs f with the job handle, or reports closed (the tree was
@@ -70,7 +73,11 @@ func newBackend(id string, mode Containment, opts Options) (backend, error) {
 		windows.CloseHandle(job)
 		return nil, fmt.Errorf("proctree: configure job object: %w", err)
 	}
-	return &jobBackend{job: job}, nil
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &jobBackend{job: job, log: log}, nil
 }
 
 func (b *jobBackend) mechanism() Mechanism { return JobObject }
@@ -79,9 +86,15 @@ func (b *jobBackend) prepare(cmd *exec.Cmd) error {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	// Suspended until it is in the job; a group of its own so CTRL_BREAK
-	// reaches the tree and not corral.
-	cmd.SysProcAttr.CreationFlags |= windows.CREATE_SUSPENDED | windows.CREATE_NEW_PROCESS_GROUP
+	// Suspended until it is in the job. A hidden console of its own, so a
+	// stop can reach every member with a console control event and nothing
+	// else gets it (console_windows.go), unless the caller chose where
+	// the console comes from.
+	cmd.SysProcAttr.CreationFlags |= windows.CREATE_SUSPENDED
+	const consoleChoice = windows.CREATE_NEW_CONSOLE | windows.DETACHED_PROCESS | windows.CREATE_NO_WINDOW
+	if cmd.SysProcAttr.CreationFlags&consoleChoice == 0 {
+		cmd.SysProcAttr.CreationFlags |= windows.CREATE_NO_WINDOW
+	}
 	return nil
 }
 
@@ -163,62 +176,16 @@ func (b *jobBackend) members() ([]member, error) {
 	if err != nil {
 		return nil, err
 	}
-	parents := map[int]windows.ProcessEntry32{}
-	if snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0); err == nil {
-		var pe windows.ProcessEntry32
-		pe.Size = uint32(unsafe.Sizeof(pe))
-		for err = windows.Process32First(snap, &pe); err == nil; err = windows.Process32Next(snap, &pe) {
-			parents[int(pe.ProcessID)] = pe
-		}
-		windows.CloseHandle(snap)
-	}
 	out := make([]member, 0, len(ids))
-	for _, pid := range ids {
-		st := procinfo.Stat{PID: pid, State: 'R', PGID: b.leader}
-		if pe, ok := parents[pid]; ok {
-			st.PPID = int(pe.ParentProcessID)
-			st.Comm = windows.UTF16ToString(pe.ExeFile[:])
-		}
-		if h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid)); err == nil {
-			var c, e, k, u windows.Filetime
-			if windows.GetProcessTimes(h, &c, &e, &k, &u) == nil {
-				st.StartTicks = uint64(c.Nanoseconds() / 100)
-			}
-			st.RSS = workingSet(h)
-			windows.CloseHandle(h)
-		}
+	for _, st := range procinfo.StatsOf(ids) {
+		st.PGID = b.leader
 		out = append(out, member{stat: st})
 	}
 	return out, nil
 }
 
-var procGetProcessMemoryInfo = windows.NewLazySystemDLL("kernel32.dll").NewProc("K32GetProcessMemoryInfo")
-
-type memoryCounters struct {
-	CB                         uint32
-	PageFaultCount             uint32
-	PeakWorkingSetSize         uintptr
-	WorkingSetSize             uintptr
-	QuotaPeakPagedPoolUsage    uintptr
-	QuotaPagedPoolUsage        uintptr
-	QuotaPeakNonPagedPoolUsage uintptr
-	QuotaNonPagedPoolUsage     uintptr
-	PagefileUsage              uintptr
-	PeakPagefileUsage          uintptr
-}
-
-func workingSet(h windows.Handle) int64 {
-	var mc memoryCounters
-	mc.CB = uint32(unsafe.Sizeof(mc))
-	if r, _, _ := procGetProcessMemoryInfo.Call(uintptr(h), uintptr(unsafe.Pointer(&mc)), uintptr(mc.CB)); r == 0 {
-		return 0
-	}
-	return int64(mc.WorkingSetSize)
-}
-
-// signal: Windows has no signals. Anything but a kill becomes CTRL_BREAK to
-// the leader's process group, which console programs (python, node) treat
-// like SIGINT; it only reaches processes sharing corral's console.
+// signal: Windows has no signals. A kill terminates the job; anything else
+// becomes a console control event on the tree's own console.
 func (b *jobBackend) signal(sig syscall.Signal) ([]member, error) {
 	ms, err := b.members()
 	if err != nil || len(ms) == 0 {
@@ -230,9 +197,24 @@ func (b *jobBackend) signal(sig syscall.Signal) ([]member, error) {
 		}
 		return ms, nil
 	}
-	if err := windows.GenerateConsoleCtrlEvent(windows.CTRL_BREAK_EVENT, uint32(b.leader)); err != nil {
-		return nil, nil // no shared console: nothing was reached
+	pids := make([]int, 0, len(ms))
+	if b.leader > 0 {
+		pids = append(pids, b.leader)
 	}
+	for _, m := range ms {
+		if m.stat.PID != b.leader {
+			pids = append(pids, m.stat.PID)
+		}
+	}
+	sent, err := sendConsoleCtrl(b.log, ctrlEvent(sig), pids)
+	if err != nil {
+		// Nothing was reached; the stop goes on to terminate the job.
+		b.log.Warn("proctree: graceful stop not delivered", "err", err)
+		return nil, nil
+	}
+	b.mu.Lock()
+	b.sent = sent
+	b.mu.Unlock()
 	return ms, nil
 }
 
@@ -301,4 +283,20 @@ func (b *jobBackend) release() error {
 	return windows.CloseHandle(b.job)
 }
 
-func signalName(sig syscall.Signal) string { return sig.String() }
+// delivered names the event the last signal generated, which is not the one
+// asked for where the console lacks CTRL_BREAK (wine).
+func (b *jobBackend) delivered() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sent
+}
+
+func signalName(sig syscall.Signal) string {
+	switch {
+	case sig == syscall.SIGKILL:
+		return "kill"
+	case ctrlEvent(sig) == windows.CTRL_C_EVENT:
+		return "CTRL_C"
+	}
+	return "CTRL_BREAK"
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,7 +74,7 @@ func TestWindowsJobContainsBatChain(t *testing.T) {
 	var ms []proctree.Process
 	waitFor(t, 60*time.Second, "the chain to form", func() bool {
 		ms, _ = tr.Members()
-		return len(ms) == chainSize
+		return len(ms) == chainSize+consoleHosts(t, tr)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -219,4 +220,160 @@ func TestWindowsNegativeControlHolderDeathWithoutJob(t *testing.T) {
 	if n != len(tree) {
 		t.Fatalf("without a job %d of %d outlived the holder; the control shows nothing", n, len(tree))
 	}
+}
+
+// gracefulLog reads the lines the graceful fixtures wrote: pid → what.
+func gracefulLog(path string, what string) map[string]bool {
+	b, _ := os.ReadFile(path)
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[1] == what {
+			out[f[0]] = true
+		}
+	}
+	return out
+}
+
+// A stop reaches every member with a console control event on the tree's
+// own console, and members that handle it exit cleanly within the grace
+// period: nothing is terminated.
+func TestWindowsStopIsGraceful(t *testing.T) {
+	logPath := filepath.Join(tempDir(t), "graceful.log")
+	tr, err := proctree.Start(testproc.Command("graceful", "-log", logPath, "2", "2"), proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 1 + 2 + 4
+	waitFor(t, 60*time.Second, "every member to install its handler", func() bool {
+		return len(gracefulLog(logPath, "ready")) == size
+	})
+	hosts := consoleHosts(t, tr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := tr.Stop(ctx, syscall.SIGTERM, 20*time.Second)
+	if err != nil {
+		t.Fatalf("stop: %v (%+v)", err, rep)
+	}
+	if stopped := gracefulLog(logPath, "stopped"); len(stopped) != size {
+		t.Fatalf("%d of %d members saw the control event: %v (report %+v)", len(stopped), size, stopped, rep)
+	}
+	// CTRL_BREAK, or CTRL_C where the console has no CTRL_BREAK (wine).
+	if (rep.Signal != "CTRL_BREAK" && rep.Signal != "CTRL_C") || rep.Signalled != size+hosts || rep.Exited != size+hosts || rep.Killed != 0 {
+		t.Fatalf("report %+v: want %d+%d signalled by a console event, all exited, none killed", rep, size, hosts)
+	}
+	if st, _ := tr.ExitState(); st == nil || st.ExitCode() != 0 {
+		t.Fatalf("leader exit state %v, want a clean exit", st)
+	}
+	t.Logf("graceful stop of %d members: %+v", size, rep)
+}
+
+// The WebUI chain: a .bat under cmd.exe running a program that handles the
+// event. Every fixture process stops cleanly; cmd.exe, which asks
+// "Terminate batch job (Y/N)?", ends with them or at the terminate.
+func TestWindowsStopIsGracefulThroughCmd(t *testing.T) {
+	dir := tempDir(t)
+	logPath := filepath.Join(dir, "graceful.log")
+	exe, _ := os.Executable()
+	bat := filepath.Join(dir, "webui-user.bat")
+	os.WriteFile(bat, []byte("@echo off\r\n\""+exe+"\" graceful -log \""+logPath+"\" 1 2\r\n"), 0o644)
+	cmd := exec.Command("cmd.exe", "/d", "/c", bat)
+	cmd.Env = testproc.Command("graceful").Env
+	tr, err := proctree.Start(cmd, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "every fixture to install its handler", func() bool {
+		return len(gracefulLog(logPath, "ready")) == 3
+	})
+	hosts := consoleHosts(t, tr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := tr.Stop(ctx, syscall.SIGTERM, 5*time.Second)
+	if err != nil {
+		t.Fatalf("stop: %v (%+v)", err, rep)
+	}
+	if stopped := gracefulLog(logPath, "stopped"); len(stopped) != 3 {
+		t.Fatalf("%d of 3 fixture processes under cmd.exe saw the event (report %+v)", len(stopped), rep)
+	}
+	if rep.Signalled != 4+hosts || rep.Killed > 1+hosts {
+		t.Fatalf("report %+v: want cmd.exe, 3 fixtures and %d console hosts signalled, at most cmd.exe and the hosts killed", rep, hosts)
+	}
+	t.Logf("graceful stop through cmd.exe: %+v", rep)
+}
+
+// A member that handles the event and stays is terminated after the grace
+// period, and the report says so.
+func TestWindowsStopTerminatesIgnorer(t *testing.T) {
+	cmd := testproc.Command("termignore")
+	lw := testproc.NewLineWaiter("termignore: ignoring")
+	cmd.Stdout = lw
+	tr, err := proctree.Start(cmd, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lw.Seen:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the ignorer did not start")
+	}
+	hosts := consoleHosts(t, tr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const grace = 500 * time.Millisecond
+	rep, err := tr.Stop(ctx, syscall.SIGTERM, grace)
+	if err != nil {
+		t.Fatalf("stop: %v (%+v)", err, rep)
+	}
+	if rep.Signalled != 1+hosts || rep.Exited != 0 || rep.Killed != 1+hosts || rep.Duration < grace {
+		t.Fatalf("report %+v: want 1+%d signalled, 0 exited, 1+%d killed after %v", rep, hosts, hosts, grace)
+	}
+}
+
+// Negative control: the event generated from the supervisor's own process,
+// as a supervisor that shares its console would do it, reaches nothing in a
+// tree with a console of its own (nor in any tree, when the supervisor runs
+// without a console, as a background daemon does).
+func TestWindowsNegativeControlCtrlFromSupervisor(t *testing.T) {
+	logPath := filepath.Join(tempDir(t), "graceful.log")
+	cmd := testproc.Command("graceful", "-log", logPath, "0", "0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.CREATE_NO_WINDOW | windows.CREATE_NEW_PROCESS_GROUP}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, 60*time.Second, "the handler", func() bool { return len(gracefulLog(logPath, "ready")) == 1 })
+	errBreak := windows.GenerateConsoleCtrlEvent(windows.CTRL_BREAK_EVENT, uint32(cmd.Process.Pid))
+	errC := windows.GenerateConsoleCtrlEvent(windows.CTRL_C_EVENT, uint32(cmd.Process.Pid))
+	time.Sleep(time.Second) // an absence: nothing to await
+	if n := len(gracefulLog(logPath, "stopped")); n != 0 {
+		t.Fatalf("an event from the supervisor's console reached the tree; the control shows nothing")
+	}
+	t.Logf("from the supervisor's console: CTRL_BREAK %v, CTRL_C %v; the fixture saw neither", errBreak, errC)
+}
+
+// consoleHosts counts the tree's conhost.exe: the hidden console a tree
+// gets is served by a console host that is itself a member of the job.
+func consoleHosts(t *testing.T, tr *proctree.Tree) int {
+	ms, err := tr.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range ms {
+		if len(m.Cmdline) > 0 && strings.EqualFold(filepath.Base(m.Cmdline[0]), "conhost.exe") {
+			n++
+		}
+	}
+	return n
+}
+
+func tempDir(t *testing.T) string {
+	// Not t.TempDir: under wine its RemoveAll can fail on files a
+	// just-ended process had open.
+	dir, err := os.MkdirTemp("", "corral-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

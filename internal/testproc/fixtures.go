@@ -9,14 +9,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 )
 
 func init() {
 	Register("sleep", func([]string) { ready(); block() })
 	Register("termignore", func([]string) {
-		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		ignoreStopSignals()
 		ready()
 		fmt.Println("termignore: ignoring SIGTERM")
 		block()
@@ -39,6 +38,7 @@ func init() {
 		}
 		block()
 	})
+	Register("graceful", graceful)
 	Register("exit", func(args []string) {
 		code := 0
 		if len(args) > 0 {
@@ -158,4 +158,34 @@ func respawner([]string) {
 		}
 		c.Wait()
 	}
+}
+
+// graceful DEPTH WIDTH (with -log FILE): a tree like `tree` in which every
+// process, on a stop signal (a console control event on Windows), writes
+// "PID stopped" to FILE and exits 0. Each writes "PID ready" once its
+// handler is installed and its children started.
+func graceful(args []string) {
+	fs := flag.NewFlagSet("graceful", flag.ExitOnError)
+	logPath := fs.String("log", "", "file to append ready/stopped lines to")
+	fs.Parse(args)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, stopSignals...)
+	note := func(what string) {
+		if f, err := os.OpenFile(*logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintf(f, "%d %s\n", os.Getpid(), what)
+			f.Close()
+		}
+	}
+	depth, _ := strconv.Atoi(fs.Arg(0))
+	width, _ := strconv.Atoi(fs.Arg(1))
+	for i := 0; depth > 0 && i < width; i++ {
+		if err := child("graceful", "-log", *logPath, strconv.Itoa(depth-1), fs.Arg(1)).Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "graceful:", err)
+			os.Exit(1)
+		}
+	}
+	note("ready")
+	<-stop
+	note("stopped")
+	os.Exit(0)
 }

@@ -1,0 +1,163 @@
+package proctree
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/windows"
+)
+
+// Windows has no signals. A console program's graceful stop is a console
+// control event (CTRL_BREAK or CTRL_C), and such an event reaches only the
+// processes attached to the console it is generated on. corral usually runs
+// without a console (an app's background daemon), so a tree sharing corral's
+// console would be unreachable, and a tree that shared the user's terminal
+// would also get every Ctrl-C typed there. Each tree therefore gets a hidden
+// console of its own (CREATE_NO_WINDOW), and a stop runs a short helper
+// process that attaches to that console and generates the event for
+// everything on it. The helper is this same executable: any program that
+// imports proctree answers to ctrlHelperEnv before its main runs.
+
+// ctrlHelperEnv, when set to "EVENT PID...", makes this process the helper:
+// it attaches to the console of the first PID that has one and generates
+// EVENT (0 CTRL_C, 1 CTRL_BREAK) for every process on it.
+const ctrlHelperEnv = "PROCTREE_CONSOLE_CTRL"
+
+// Helper exit codes.
+const (
+	ctrlDelivered  = 0 // the event asked for was generated
+	ctrlAsCtrlC    = 1 // CTRL_BREAK is not implemented (wine); CTRL_C was generated instead
+	ctrlNoConsole  = 2 // no listed process has a console to attach to
+	ctrlGenerating = 3 // the console refused the event
+	ctrlUsage      = 4
+)
+
+func init() {
+	if v, ok := os.LookupEnv(ctrlHelperEnv); ok {
+		os.Exit(consoleCtrlHelper(v))
+	}
+}
+
+var (
+	kernel32          = windows.NewLazySystemDLL("kernel32.dll")
+	procAttachConsole = kernel32.NewProc("AttachConsole")
+	procFreeConsole   = kernel32.NewProc("FreeConsole")
+)
+
+func consoleCtrlHelper(spec string) int {
+	f := strings.Fields(spec)
+	if len(f) < 2 {
+		return ctrlUsage
+	}
+	event, err := strconv.ParseUint(f[0], 10, 32)
+	if err != nil || event > windows.CTRL_BREAK_EVENT {
+		return ctrlUsage
+	}
+	// The event also reaches this helper, now on the same console. Go's
+	// console handler swallows it only for a program that asked for it;
+	// otherwise the default handler would end the helper mid-way.
+	own := make(chan os.Signal, 1)
+	signal.Notify(own, os.Interrupt)
+	procFreeConsole.Call()
+	attached := false
+	for _, s := range f[1:] {
+		pid, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return ctrlUsage
+		}
+		if r, _, _ := procAttachConsole.Call(uintptr(pid)); r != 0 {
+			attached = true
+			break
+		}
+	}
+	if !attached {
+		return ctrlNoConsole
+	}
+	code := ctrlDelivered
+	if err := windows.GenerateConsoleCtrlEvent(uint32(event), 0); err != nil {
+		if event != windows.CTRL_BREAK_EVENT {
+			return ctrlGenerating
+		}
+		// wine's server implements CTRL_C only.
+		if err := windows.GenerateConsoleCtrlEvent(windows.CTRL_C_EVENT, 0); err != nil {
+			return ctrlGenerating
+		}
+		code = ctrlAsCtrlC
+	}
+	// Our own copy arriving means the console has dispatched the event;
+	// exiting before that is harmless but leaves nothing to confirm.
+	select {
+	case <-own:
+	case <-time.After(200 * time.Millisecond):
+	}
+	return code
+}
+
+// ctrlEvent is the console event a stop signal becomes: SIGINT is CTRL_C
+// (what a user's Ctrl-C sends; python raises KeyboardInterrupt), anything
+// else CTRL_BREAK, which a process cannot switch off the way it can CTRL_C.
+func ctrlEvent(sig syscall.Signal) uint32 {
+	if sig == syscall.SIGINT {
+		return windows.CTRL_C_EVENT
+	}
+	return windows.CTRL_BREAK_EVENT
+}
+
+// sendConsoleCtrl runs the helper for the console of the given members
+// (the first one alive with a console wins; all members share it unless one
+// made a console of its own) and returns the event it generated.
+func sendConsoleCtrl(log *slog.Logger, event uint32, pids []int) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("proctree: console control helper: %w", err)
+	}
+	spec := strconv.Itoa(int(event))
+	for _, pid := range pids {
+		spec += " " + strconv.Itoa(pid)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), ctrlHelperEnv+"="+spec)
+	// No console of its own (it attaches to the tree's), and corral's
+	// process group, which wine's CTRL_C is limited to.
+	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.DETACHED_PROCESS}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("proctree: start console control helper: %w", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-waited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-waited
+		return "", fmt.Errorf("proctree: console control helper for %v did not finish in 10s", pids)
+	}
+	code := cmd.ProcessState.ExitCode()
+	switch code {
+	case ctrlDelivered:
+		return eventName(event), nil
+	case ctrlAsCtrlC:
+		log.Debug("proctree: CTRL_BREAK not implemented by this console; sent CTRL_C", "pids", pids)
+		return eventName(windows.CTRL_C_EVENT), nil
+	case ctrlNoConsole:
+		return "", fmt.Errorf("proctree: no member of %v has a console to send a control event to", pids)
+	case ctrlGenerating:
+		return "", fmt.Errorf("proctree: the console of %v refused %s", pids, eventName(event))
+	}
+	return "", fmt.Errorf("proctree: console control helper: %v", werr)
+}
+
+func eventName(event uint32) string {
+	if event == windows.CTRL_C_EVENT {
+		return "CTRL_C"
+	}
+	return "CTRL_BREAK"
+}
