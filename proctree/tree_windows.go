@@ -44,6 +44,19 @@ type jobBackend struct {
 	job    windows.Handle
 	closed bool
 	sent   string // the console event the last signal generated
+	// zero is closed (and replaced) when the kernel says the job emptied;
+	// waiters take the current one before they check the count.
+	zero chan struct{}
+
+	portKey uintptr // completion key; 0: not associated, emptiness is polled
+}
+
+// emptied wakes every waiter (called by the port's goroutine).
+func (b *jobBackend) emptied() {
+	b.mu.Lock()
+	close(b.zero)
+	b.zero = make(chan struct{})
+	b.mu.Unlock()
 }
 
 // withJob runs f with the job handle, or reports closed (the tree was
@@ -77,7 +90,11 @@ func newBackend(id string, mode Containment, opts Options) (backend, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &jobBackend{job: job, log: log}, nil
+	b := &jobBackend{job: job, log: log, zero: make(chan struct{})}
+	if !watchJob(b, job) {
+		log.Debug("proctree: no job completion port; emptiness is polled")
+	}
+	return b, nil
 }
 
 func (b *jobBackend) mechanism() Mechanism { return JobObject }
@@ -256,6 +273,9 @@ func (b *jobBackend) active() (int, error) {
 
 func (b *jobBackend) waitEmpty(ctx context.Context) error {
 	for d := time.Millisecond; ; d = min(2*d, 50*time.Millisecond) {
+		b.mu.Lock()
+		zero := b.zero
+		b.mu.Unlock()
 		n, err := b.active()
 		if err != nil {
 			return err
@@ -263,9 +283,14 @@ func (b *jobBackend) waitEmpty(ctx context.Context) error {
 		if n == 0 {
 			return nil
 		}
+		if b.portKey != 0 {
+			// Notified; the poll only covers a dropped message.
+			d = time.Second
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("proctree: waiting for the job to empty (%d active): %w", n, ctx.Err())
+		case <-zero:
 		case <-time.After(d):
 		}
 	}
@@ -280,6 +305,7 @@ func (b *jobBackend) release() error {
 		return nil
 	}
 	b.closed = true
+	unwatchJob(b.portKey)
 	return windows.CloseHandle(b.job)
 }
 

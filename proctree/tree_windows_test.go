@@ -377,3 +377,23 @@ func tempDir(t *testing.T) string {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }
+
+// The kernel tells corral when a job empties (a completion-port message),
+// so emptiness is not found by polling.
+func TestWindowsJobEmptinessIsNotified(t *testing.T) {
+	before := proctree.JobZeroMessages()
+	tr, err := proctree.Start(testproc.Command("tree", "1", "2"), proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the tree to form", func() bool {
+		ms, _ := tr.Members()
+		return len(ms) >= 3
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := tr.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the job-emptied message", func() bool { return proctree.JobZeroMessages() > before })
+}
