@@ -49,6 +49,8 @@ var (
 	kernel32          = windows.NewLazySystemDLL("kernel32.dll")
 	procAttachConsole = kernel32.NewProc("AttachConsole")
 	procFreeConsole   = kernel32.NewProc("FreeConsole")
+
+	procSetConsoleCtrlHandler = kernel32.NewProc("SetConsoleCtrlHandler")
 )
 
 func consoleCtrlHelper(spec string) int {
@@ -60,9 +62,12 @@ func consoleCtrlHelper(spec string) int {
 	if err != nil || event > windows.CTRL_BREAK_EVENT {
 		return ctrlUsage
 	}
-	// The event also reaches this helper, now on the same console. Go's
-	// console handler swallows it only for a program that asked for it;
+	// The event also reaches this helper, now on the same console. CTRL_C
+	// it ignores outright (no handler runs: under wine a handler thread
+	// racing the helper's exit crashed it). CTRL_BREAK cannot be ignored;
+	// Go's handler swallows it only for a program that asked for it,
 	// otherwise the default handler would end the helper mid-way.
+	procSetConsoleCtrlHandler.Call(0, 1)
 	own := make(chan os.Signal, 1)
 	signal.Notify(own, os.Interrupt)
 	procFreeConsole.Call()
@@ -91,11 +96,14 @@ func consoleCtrlHelper(spec string) int {
 		}
 		code = ctrlAsCtrlC
 	}
-	// Our own copy arriving means the console has dispatched the event;
-	// exiting before that is harmless but leaves nothing to confirm.
-	select {
-	case <-own:
-	case <-time.After(200 * time.Millisecond):
+	if code == ctrlDelivered && event == windows.CTRL_BREAK_EVENT {
+		// Our own copy arriving means the console has dispatched the
+		// event; leave once its handler thread is done with it.
+		select {
+		case <-own:
+			time.Sleep(10 * time.Millisecond)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	return code
 }

@@ -51,11 +51,13 @@ func startJobPort() {
 			if msg != jobMsgActiveProcessZero {
 				continue
 			}
+			// Counted even for a job already released: its waiter may have
+			// seen the count reach zero before the message came.
+			jobPort.zeroMessages.Add(1)
 			jobPort.mu.Lock()
 			b := jobPort.jobs[key]
 			jobPort.mu.Unlock()
 			if b != nil {
-				jobPort.zeroMessages.Add(1)
 				b.emptied()
 			}
 		}

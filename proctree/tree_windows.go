@@ -2,7 +2,6 @@ package proctree
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -49,6 +48,11 @@ type jobBackend struct {
 	zero chan struct{}
 
 	portKey uintptr // completion key; 0: not associated, emptiness is polled
+
+	// freezeMu guards suspended: the members freeze suspended, by pid,
+	// with the handle that pins each one. Taken before mu, never after.
+	freezeMu  sync.Mutex
+	suspended map[int]windows.Handle
 }
 
 // emptied wakes every waiter (called by the port's goroutine).
@@ -214,6 +218,14 @@ func (b *jobBackend) signal(sig syscall.Signal) ([]member, error) {
 		}
 		return ms, nil
 	}
+	b.freezeMu.Lock()
+	frozen := len(b.suspended) > 0
+	b.freezeMu.Unlock()
+	if frozen {
+		// Suspended members (their console host too) cannot run a handler;
+		// the stop goes on to terminate the job.
+		return nil, nil
+	}
 	pids := make([]int, 0, len(ms))
 	if b.leader > 0 {
 		pids = append(pids, b.leader)
@@ -253,8 +265,65 @@ func (b *jobBackend) terminate() error {
 	return nil
 }
 
-func (b *jobBackend) freeze(ctx context.Context) error { return errors.ErrUnsupported }
-func (b *jobBackend) thaw() error                      { return errors.ErrUnsupported }
+var (
+	procNtSuspendProcess = windows.NewLazySystemDLL("ntdll.dll").NewProc("NtSuspendProcess")
+	procNtResumeProcess  = windows.NewLazySystemDLL("ntdll.dll").NewProc("NtResumeProcess")
+)
+
+// freeze suspends every member, listing the job again until a pass finds
+// none it had not suspended: a member can create a process between the
+// listing and its suspension, but a suspended member creates nothing. The
+// handles stay open until thaw, so a resume can only reach the process that
+// was suspended, never a later one with its pid.
+func (b *jobBackend) freeze(ctx context.Context) error {
+	b.freezeMu.Lock()
+	defer b.freezeMu.Unlock()
+	if b.suspended == nil {
+		b.suspended = map[int]windows.Handle{}
+	}
+	for {
+		ids, err := b.pidList()
+		if err != nil {
+			return err
+		}
+		fresh := 0
+		for _, pid := range ids {
+			if _, ok := b.suspended[pid]; ok {
+				continue
+			}
+			h, err := windows.OpenProcess(windows.PROCESS_SUSPEND_RESUME, false, uint32(pid))
+			if err != nil {
+				continue // already gone
+			}
+			if r, _, _ := procNtSuspendProcess.Call(uintptr(h)); windows.NTStatus(r) != windows.STATUS_SUCCESS {
+				windows.CloseHandle(h)
+				return fmt.Errorf("proctree: suspend member %d: %w", pid, windows.NTStatus(r))
+			}
+			b.suspended[pid] = h
+			fresh++
+		}
+		if fresh == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("proctree: freezing the job: %w", err)
+		}
+	}
+}
+
+func (b *jobBackend) thaw() error {
+	b.freezeMu.Lock()
+	defer b.freezeMu.Unlock()
+	var first error
+	for pid, h := range b.suspended {
+		if r, _, _ := procNtResumeProcess.Call(uintptr(h)); windows.NTStatus(r) != windows.STATUS_SUCCESS && first == nil {
+			first = fmt.Errorf("proctree: resume member %d: %w", pid, windows.NTStatus(r))
+		}
+		windows.CloseHandle(h)
+	}
+	clear(b.suspended)
+	return first
+}
 
 func (b *jobBackend) active() (int, error) {
 	var info basicAccounting
@@ -299,6 +368,13 @@ func (b *jobBackend) waitEmpty(ctx context.Context) error {
 // release closes the job handle; with KILL_ON_JOB_CLOSE that would kill any
 // member still there, but release runs only once the job is empty.
 func (b *jobBackend) release() error {
+	// Lock order: freezeMu before mu (freeze lists the job under freezeMu).
+	b.freezeMu.Lock()
+	for _, h := range b.suspended {
+		windows.CloseHandle(h)
+	}
+	clear(b.suspended)
+	b.freezeMu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {

@@ -168,6 +168,7 @@ func startHolder(t *testing.T, fixture string) (*exec.Cmd, int) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	var leader int
 	if _, err := fmt.Fscanf(out, "leader %d\n", &leader); err != nil {
 		cmd.Process.Kill()
@@ -181,7 +182,8 @@ func startHolder(t *testing.T, fixture string) (*exec.Cmd, int) {
 // handle and kills every member.
 func TestWindowsHolderDeathKillsTheTree(t *testing.T) {
 	holder, leader := startHolder(t, "contain")
-	waitFor(t, 60*time.Second, "the tree to form", func() bool { return len(descendants(leader)) == 2 })
+	// Two children, and the conhost.exe of the tree's console.
+	waitFor(t, 60*time.Second, "the tree to form", func() bool { return len(descendants(leader)) >= 2 })
 	tree := append(descendants(leader), leader)
 	holder.Process.Kill() // TerminateProcess
 	holder.Wait()
@@ -222,14 +224,12 @@ func TestWindowsNegativeControlHolderDeathWithoutJob(t *testing.T) {
 	}
 }
 
-// gracefulLog reads the lines the graceful fixtures wrote: pid → what.
-func gracefulLog(path string, what string) map[string]bool {
-	b, _ := os.ReadFile(path)
+// gracefulLog lists the pids for which the graceful fixtures noted what.
+func gracefulLog(prefix string, what string) map[string]bool {
+	files, _ := filepath.Glob(prefix + ".*." + what)
 	out := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[1] == what {
-			out[f[0]] = true
-		}
+	for _, f := range files {
+		out[strings.TrimSuffix(strings.TrimPrefix(f, prefix+"."), "."+what)] = true
 	}
 	return out
 }
@@ -396,4 +396,106 @@ func TestWindowsJobEmptinessIsNotified(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the job-emptied message", func() bool { return proctree.JobZeroMessages() > before })
+}
+
+// tickers returns which pids wrote to the ticker log, and how many lines.
+func tickers(path string) (map[string]bool, int) {
+	b, _ := os.ReadFile(path)
+	pids := map[string]bool{}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" {
+			pids[l] = true
+			n++
+		}
+	}
+	return pids, n
+}
+
+// startTickers runs `ticker 1 2` (3 processes that each write every 10 ms)
+// and waits until all three write.
+func startTickers(t *testing.T, start func(*exec.Cmd) error) string {
+	logPath := filepath.Join(tempDir(t), "ticks.log")
+	if err := start(testproc.Command("ticker", "-log", logPath, "1", "2")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "three tickers", func() bool { p, _ := tickers(logPath); return len(p) == 3 })
+	return logPath
+}
+
+// runsAfter says which pids still write during d from now.
+func runsAfter(path string, d time.Duration) map[string]bool {
+	_, skip := tickers(path)
+	time.Sleep(d) // observing an absence: nothing to await
+	b, _ := os.ReadFile(path)
+	out := map[string]bool{}
+	for i, l := range strings.Split(string(b), "\n") {
+		if i >= skip && l != "" {
+			out[l] = true
+		}
+	}
+	return out
+}
+
+// Freeze suspends every member of the job, not only the leader; Thaw lets
+// them all run again.
+func TestWindowsFreezeSuspendsEveryMember(t *testing.T) {
+	var tr *proctree.Tree
+	logPath := startTickers(t, func(cmd *exec.Cmd) (err error) {
+		tr, err = proctree.Start(cmd, proctree.Options{})
+		return err
+	})
+	t.Cleanup(func() { tr.Kill(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := tr.Freeze(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runsAfter(logPath, 100*time.Millisecond) // writes already under way may land
+	if ran := runsAfter(logPath, 500*time.Millisecond); len(ran) != 0 {
+		t.Fatalf("%d members ran while frozen: %v", len(ran), ran)
+	}
+	if err := tr.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "all three to run again", func() bool { return len(runsAfter(logPath, 100*time.Millisecond)) == 3 })
+	// A frozen tree cannot act on a console event: its stop terminates it
+	// at once instead of waiting out the grace period.
+	if err := tr.Freeze(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := tr.Stop(ctx, syscall.SIGTERM, 20*time.Second)
+	if err != nil || rep.Signalled != 0 || rep.Killed < 3 || rep.Duration > 10*time.Second {
+		t.Fatalf("stop of a frozen tree: %+v %v; want all killed without waiting the grace", rep, err)
+	}
+}
+
+// Negative control: suspending the leader alone (what a supervisor that
+// knows one pid can do) leaves its children running.
+func TestWindowsNegativeControlSuspendLeaderOnly(t *testing.T) {
+	var cmd *exec.Cmd
+	logPath := startTickers(t, func(c *exec.Cmd) error { cmd = c; return c.Start() })
+	tree := append(descendants(cmd.Process.Pid), cmd.Process.Pid)
+	t.Cleanup(func() {
+		for _, pid := range tree {
+			if h, err := windows.OpenProcess(windows.PROCESS_TERMINATE, false, uint32(pid)); err == nil {
+				windows.TerminateProcess(h, 1)
+				windows.CloseHandle(h)
+			}
+		}
+		cmd.Wait()
+	})
+	h, err := windows.OpenProcess(windows.PROCESS_SUSPEND_RESUME, false, uint32(cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer windows.CloseHandle(h)
+	suspend := windows.NewLazySystemDLL("ntdll.dll").NewProc("NtSuspendProcess")
+	if r, _, _ := suspend.Call(uintptr(h)); r != 0 {
+		t.Fatalf("NtSuspendProcess: %#x", r)
+	}
+	runsAfter(logPath, 100*time.Millisecond)
+	if ran := runsAfter(logPath, 500*time.Millisecond); len(ran) != 2 || ran[fmt.Sprint(cmd.Process.Pid)] {
+		t.Fatalf("with the leader suspended, %v ran; want its 2 children and not it", ran)
+	}
 }

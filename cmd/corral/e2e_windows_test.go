@@ -14,6 +14,7 @@ import (
 
 	"github.com/corral-sh/corral/client"
 	"github.com/corral-sh/corral/internal/ipc"
+	"github.com/corral-sh/corral/internal/procinfo"
 )
 
 func winAlive(pid int) bool {
@@ -26,9 +27,16 @@ func winAlive(pid int) bool {
 	return windows.GetExitCodeProcess(h, &code) == nil && code == 259 // STILL_ACTIVE
 }
 
+// lines counts the graceful fixtures that noted what.
+func lines(prefix, what string) int {
+	files, _ := filepath.Glob(prefix + ".*." + what)
+	return len(files)
+}
+
 // The daemon on Windows: a shell service (cmd.exe → exe → 2 → 4) restarted
-// 10 times keeps exactly its 8 processes, every old tree gone; then corral
-// is TerminateProcess'ed and the kernel takes the tree with it.
+// 10 times keeps exactly its 8 processes, every old tree gone, each one
+// stopped by the console event alone; then corral is TerminateProcess'ed and
+// the kernel takes the tree with it.
 func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	exe, _ := os.Executable()
 	dir, err := os.MkdirTemp("", "corral-win-")
@@ -41,7 +49,8 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	// both must reach it intact through cmd.exe.
 	bat := filepath.Join(dir, "start server.bat")
 	os.WriteFile(bat, []byte("@echo off\r\necho arg1=[%~1]\r\n\""+exe+"\" sleep\r\n"), 0o644)
-	toml := fmt.Sprintf("[services.chain]\nshell = '\"%s\" tree 2 2'\nenv = { CORRAL_TESTPROC = \"tree\" }\n", exe) +
+	glog := filepath.Join(dir, "graceful")
+	toml := fmt.Sprintf("[services.chain]\nshell = '\"%s\" graceful -log \"%s\" 2 2'\nenv = { CORRAL_TESTPROC = \"graceful\" }\n", exe, glog) +
 		fmt.Sprintf("[services.batch]\ncommand = ['%s', 'hello world']\nenv = { CORRAL_TESTPROC = \"sleep\" }\nready = { log = '^arg1=\\[hello world\\]$', timeout = \"60s\" }\n", bat)
 	os.WriteFile(cfg, []byte(toml), 0o644)
 	d := exec.Command(exe, "daemon", "-c", cfg)
@@ -84,7 +93,19 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 		t.Fatalf("the .bat service: %v", err)
 	}
 	s := members()
+	const fixtures = 7 // cmd.exe runs 1 → 2 → 4 graceful fixtures
 	for i := 0; i < 10; i++ {
+		// A process still starting may not get the event (it would then be
+		// terminated after the grace period): restart a settled tree.
+		for lines(glog, "ready") < fixtures*(i+1) {
+			if ctx.Err() != nil {
+				for _, m := range s.Members {
+					t.Logf("member %d %d %q", m.PID, m.PPID, m.Cmdline)
+				}
+				t.Fatalf("restart %d: %d fixtures ready", i+1, lines(glog, "ready"))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		old := s.Members
 		if _, err := cl.Restart(ctx, "chain", "", true); err != nil {
 			t.Fatalf("restart %d: %v", i+1, err)
@@ -95,11 +116,11 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 				t.Fatalf("restart %d: pid %d of the old tree survives", i+1, m.PID)
 			}
 		}
-	}
-	// Every restart stopped the old tree with a console event (its members
-	// have no handler, so the default one ends them), not by terminating it.
-	if ls := s.LastStop; ls == nil || ls.Signalled < 8 || ls.Killed != 0 {
-		t.Fatalf("last stop %+v: want every member ended by the console event, none terminated", ls)
+		// The old tree ended on the console event, nothing terminated.
+		if ls := s.LastStop; ls == nil || ls.Signalled < 8 || ls.Killed != 0 || lines(glog, "stopped") != fixtures*(i+1) {
+			cl.Events(ctx, 1000, false, func(e client.Event) error { t.Logf("event %+v", e); return nil })
+			t.Fatalf("restart %d: stop %+v, %d fixtures stopped cleanly in all; want every member ended by the event", i+1, ls, lines(glog, "stopped"))
+		}
 	}
 	t.Logf("last stop: %+v", *s.LastStop)
 	if !strings.EqualFold(s.Mechanism, "job-object") {
@@ -109,6 +130,22 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	doc.Env = d.Env
 	if out, err := doc.CombinedOutput(); err != nil || !strings.Contains(string(out), "containment: job-object") {
 		t.Fatalf("corral doctor on Windows: %v\n%s", err, out)
+	}
+	// The journal holds every spawn with the leader's identity (pid and
+	// creation time), written while the leader was still suspended.
+	var spawns []client.Event
+	cl.Events(ctx, 1000, false, func(e client.Event) error {
+		if e.Kind == "spawn" && e.Service == "chain" {
+			spawns = append(spawns, e)
+		}
+		return nil
+	})
+	st, err := procinfo.ReadStat(s.PID)
+	if len(spawns) != 11 || err != nil {
+		t.Fatalf("%d spawns of chain journaled, want 11 (leader: %v)", len(spawns), err)
+	}
+	if last := spawns[len(spawns)-1]; last.PID != s.PID || last.Start == 0 || last.Start != st.StartTicks {
+		t.Fatalf("last spawn %+v: want pid %d, start %d", last, s.PID, st.StartTicks)
 	}
 	d.Process.Kill() // TerminateProcess: no shutdown runs
 	d.Wait()
@@ -121,4 +158,45 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// The next corral finds the dead one's instances in the journal and
+	// accounts for them (a job dies with its holder: nothing is left).
+	d2 := exec.Command(exe, "daemon", "-c", cfg)
+	d2.Env = d.Env
+	if err := d2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Process.Kill(); d2.Wait() })
+	var reaped []client.Event
+	for len(reaped) < 2 && ctx.Err() == nil {
+		reaped = reaped[:0]
+		cl.Events(ctx, 1000, false, func(e client.Event) error {
+			if e.Kind == "reap" {
+				reaped = append(reaped, e)
+			}
+			return nil
+		})
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(reaped) != 2 {
+		t.Fatalf("the next corral accounted for %d instances of the dead one, want 2 (chain, batch)", len(reaped))
+	}
+	t.Logf("after TerminateProcess, the next corral: %q", reaped[0].Message)
+	// Stopped once running (a stop while cmd.exe is still starting the
+	// program reaches cmd.exe only, and the program it then starts waits
+	// out the grace period).
+	for _, name := range []string{"chain", "batch"} {
+		if _, err := cl.Ensure(ctx, name, time.Minute); err != nil {
+			t.Fatalf("%s on the next corral: %v", name, err)
+		}
+	}
+	for lines(glog, "ready") < fixtures*12 && ctx.Err() == nil { // a settled tree, as above
+		time.Sleep(20 * time.Millisecond)
+	}
+	began := time.Now()
+	res, err := cl.Shutdown(ctx)
+	if err != nil {
+		t.Fatalf("shutdown: %v %+v", err, res)
+	}
+	t.Logf("verified shutdown of the next corral in %v: %+v", time.Since(began), res)
+	d2.Wait()
 }

@@ -39,6 +39,7 @@ func init() {
 		block()
 	})
 	Register("graceful", graceful)
+	Register("ticker", ticker)
 	Register("exit", func(args []string) {
 		code := 0
 		if len(args) > 0 {
@@ -160,21 +161,19 @@ func respawner([]string) {
 	}
 }
 
-// graceful DEPTH WIDTH (with -log FILE): a tree like `tree` in which every
-// process, on a stop signal (a console control event on Windows), writes
-// "PID stopped" to FILE and exits 0. Each writes "PID ready" once its
-// handler is installed and its children started.
+// graceful DEPTH WIDTH (with -log PREFIX): a tree like `tree` in which every
+// process, on a stop signal (a console control event on Windows), creates
+// PREFIX.PID.stopped and exits 0. Each creates PREFIX.PID.ready once its
+// handler is installed and its children started. (One file per event: a
+// shared log would depend on atomic appends, which wine does not give.)
 func graceful(args []string) {
 	fs := flag.NewFlagSet("graceful", flag.ExitOnError)
-	logPath := fs.String("log", "", "file to append ready/stopped lines to")
+	logPath := fs.String("log", "", "prefix of the ready/stopped files")
 	fs.Parse(args)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, stopSignals...)
 	note := func(what string) {
-		if f, err := os.OpenFile(*logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			fmt.Fprintf(f, "%d %s\n", os.Getpid(), what)
-			f.Close()
-		}
+		os.WriteFile(fmt.Sprintf("%s.%d.%s", *logPath, os.Getpid(), what), nil, 0o644)
 	}
 	depth, _ := strconv.Atoi(fs.Arg(0))
 	width, _ := strconv.Atoi(fs.Arg(1))
@@ -188,4 +187,28 @@ func graceful(args []string) {
 	<-stop
 	note("stopped")
 	os.Exit(0)
+}
+
+// ticker -log FILE DEPTH WIDTH: a tree like `tree` in which every process
+// appends its pid to FILE every 10 ms, so a test can see which members run.
+func ticker(args []string) {
+	fs := flag.NewFlagSet("ticker", flag.ExitOnError)
+	logPath := fs.String("log", "", "file to append pids to")
+	fs.Parse(args)
+	depth, _ := strconv.Atoi(fs.Arg(0))
+	width, _ := strconv.Atoi(fs.Arg(1))
+	for i := 0; depth > 0 && i < width; i++ {
+		if err := child("ticker", "-log", *logPath, strconv.Itoa(depth-1), fs.Arg(1)).Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "ticker:", err)
+			os.Exit(1)
+		}
+	}
+	line := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	for {
+		if f, err := os.OpenFile(*logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			f.Write(line)
+			f.Close()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
