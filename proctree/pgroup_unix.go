@@ -337,8 +337,24 @@ func (b *pgroupBackend) kill(ctx context.Context) ([]member, error) {
 	}
 }
 
+// exitWatcher wakes waitEmpty when a member exits (pidfds on Linux,
+// kqueue NOTE_EXIT on macOS), so that emptiness costs a scan per exit
+// instead of a scan per poll.
+type exitWatcher interface {
+	// watch arranges a wake-up when any of pids exits; a pid already
+	// gone wakes the next wait at once.
+	watch(pids []int)
+	// wait blocks until a watched process exits, d passes or ctx ends.
+	wait(ctx context.Context, d time.Duration) error
+	close()
+}
+
 func (b *pgroupBackend) waitEmpty(ctx context.Context) error {
 	bo := backoff{max: 50 * time.Millisecond}
+	w := newExitWatcher()
+	if w != nil {
+		defer w.close()
+	}
 	began := time.Now()
 	for {
 		r, err := b.scan()
@@ -347,6 +363,20 @@ func (b *pgroupBackend) waitEmpty(ctx context.Context) error {
 		}
 		if len(r.live) == 0 {
 			return nil
+		}
+		if w != nil {
+			pids := make([]int, len(r.live))
+			for i, m := range r.live {
+				pids[i] = m.stat.PID
+			}
+			w.watch(pids)
+			// Exits wake it; the timeout covers only a member this scan
+			// missed (one forked after it by a member that never exits
+			// would keep the tree non-empty anyway).
+			if err := w.wait(ctx, time.Second); err != nil {
+				return fmt.Errorf("proctree: waiting for tree %s to empty: %w", b.id, err)
+			}
+			continue
 		}
 		if time.Since(began) > 2*time.Second {
 			// A tree that outlives its leader for long (lifetime "tree")
