@@ -386,3 +386,27 @@ func TestDecoyIsNeverSignalled(t *testing.T) {
 		}
 	})
 }
+
+// A tree that outlives its leader is found empty by the exit of its last
+// member, not by polling the process table: in tier B every poll is a full
+// scan, so the count of scans while it waits shows which one happened.
+func TestPgroupEmptinessFollowsExits(t *testing.T) {
+	tr := start(t, testproc.Command("outlive", "1500ms"), proctree.ForcePgroup)
+	select {
+	case <-tr.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the leader did not exit")
+	}
+	before := procinfo.ScanCount()
+	select {
+	case <-tr.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the tree was not found empty")
+	}
+	// Polling at the old 0.5–50 ms back-off would take ~40 scans here.
+	if scans := procinfo.ScanCount() - before; scans > 6 {
+		t.Fatalf("%d process-table scans while one member lived on for 1.5 s; exits should drive them", scans)
+	} else {
+		t.Logf("%d scans while the tree outlived its leader", scans)
+	}
+}

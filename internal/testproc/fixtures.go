@@ -40,6 +40,18 @@ func init() {
 	})
 	Register("graceful", graceful)
 	Register("ticker", ticker)
+	Register("outlive", func(args []string) {
+		// outlive D: start a child that lives D, and exit at once, as a
+		// launcher whose server outlives it.
+		if err := child("sleepfor", args[0]).Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "outlive:", err)
+			os.Exit(1)
+		}
+	})
+	Register("sleepfor", func(args []string) {
+		d, _ := time.ParseDuration(args[0])
+		time.Sleep(d)
+	})
 	Register("exit", func(args []string) {
 		code := 0
 		if len(args) > 0 {
