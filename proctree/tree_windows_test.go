@@ -42,14 +42,38 @@ func batChain(t *testing.T) *exec.Cmd {
 
 const chainSize = 1 + 1 + 2 + 4
 
-func alive(pid int) bool {
-	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
-	if err != nil {
-		return false
+// pinned holds handles to processes, so that checking on them or ending
+// them later reaches these processes and never a later one with a reused
+// pid (wine reuses pids at once).
+type pinned []windows.Handle
+
+func pin(t *testing.T, pids []int) pinned {
+	var ps pinned
+	for _, pid := range pids {
+		h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION|windows.PROCESS_TERMINATE|windows.SYNCHRONIZE, false, uint32(pid))
+		if err == nil {
+			ps = append(ps, h)
+		}
 	}
-	defer windows.CloseHandle(h)
-	var code uint32
-	return windows.GetExitCodeProcess(h, &code) == nil && code == 259 // STILL_ACTIVE
+	t.Cleanup(func() {
+		for _, h := range ps {
+			windows.TerminateProcess(h, 1)
+			windows.CloseHandle(h)
+		}
+	})
+	return ps
+}
+
+// alive counts the pinned processes still running.
+func (ps pinned) alive() int {
+	n := 0
+	for _, h := range ps {
+		var code uint32
+		if windows.GetExitCodeProcess(h, &code) == nil && code == 259 { // STILL_ACTIVE
+			n++
+		}
+	}
+	return n
 }
 
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
@@ -78,14 +102,17 @@ func TestWindowsJobContainsBatChain(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	pids := make([]int, len(ms))
+	for i, m := range ms {
+		pids[i] = m.PID
+	}
+	pinnedMembers := pin(t, pids)
 	rep, err := tr.Stop(ctx, syscall.SIGTERM, 500*time.Millisecond)
 	if err != nil {
 		t.Fatalf("stop: %v (%+v)", err, rep)
 	}
-	for _, m := range ms {
-		if alive(m.PID) {
-			t.Fatalf("member %d (%s) survived the stop", m.PID, m.Cmdline)
-		}
+	if n := pinnedMembers.alive(); n != 0 {
+		t.Fatalf("%d members survived the stop", n)
 	}
 	t.Logf("stopped %d members: %+v", len(ms), rep)
 }
@@ -125,21 +152,13 @@ func TestWindowsNegativeControlWithoutJob(t *testing.T) {
 	}
 	root := cmd.Process.Pid
 	waitFor(t, 60*time.Second, "the chain to form", func() bool { return len(descendants(root)) == chainSize-1 })
+	tree := pin(t, descendants(root))
 	cmd.Process.Kill()
 	cmd.Wait()
-	left := descendants(root)
-	t.Cleanup(func() {
-		for _, pid := range left {
-			if h, err := windows.OpenProcess(windows.PROCESS_TERMINATE, false, uint32(pid)); err == nil {
-				windows.TerminateProcess(h, 1)
-				windows.CloseHandle(h)
-			}
-		}
-	})
-	if len(left) != chainSize-1 {
-		t.Fatalf("killing cmd.exe left %d processes, want %d (did the fixture change?)", len(left), chainSize-1)
+	if n := tree.alive(); n != chainSize-1 {
+		t.Fatalf("killing cmd.exe left %d processes, want %d (did the fixture change?)", n, chainSize-1)
 	}
-	t.Logf("killing only cmd.exe leaves %d processes running", len(left))
+	t.Logf("killing only cmd.exe leaves %d processes running", tree.alive())
 }
 
 func TestWindowsLeaderExitStatus(t *testing.T) {
@@ -184,42 +203,21 @@ func TestWindowsHolderDeathKillsTheTree(t *testing.T) {
 	holder, leader := startHolder(t, "contain")
 	// Two children, and the conhost.exe of the tree's console.
 	waitFor(t, 60*time.Second, "the tree to form", func() bool { return len(descendants(leader)) >= 2 })
-	tree := append(descendants(leader), leader)
+	tree := pin(t, append(descendants(leader), leader))
 	holder.Process.Kill() // TerminateProcess
 	holder.Wait()
-	waitFor(t, 2*time.Second, "every member to die with its holder", func() bool {
-		for _, pid := range tree {
-			if alive(pid) {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 2*time.Second, "every member to die with its holder", func() bool { return tree.alive() == 0 })
 }
 
 // Negative control: the same tree without a job outlives its holder.
 func TestWindowsNegativeControlHolderDeathWithoutJob(t *testing.T) {
 	holder, leader := startHolder(t, "uncontain")
 	waitFor(t, 60*time.Second, "the tree to form", func() bool { return len(descendants(leader)) == 2 })
-	tree := append(descendants(leader), leader)
-	t.Cleanup(func() {
-		for _, pid := range tree {
-			if h, err := windows.OpenProcess(windows.PROCESS_TERMINATE, false, uint32(pid)); err == nil {
-				windows.TerminateProcess(h, 1)
-				windows.CloseHandle(h)
-			}
-		}
-	})
+	tree := pin(t, append(descendants(leader), leader))
 	holder.Process.Kill()
 	holder.Wait()
-	time.Sleep(500 * time.Millisecond)
-	n := 0
-	for _, pid := range tree {
-		if alive(pid) {
-			n++
-		}
-	}
-	if n != len(tree) {
+	time.Sleep(500 * time.Millisecond) // an absence: nothing to await
+	if n := tree.alive(); n != len(tree) {
 		t.Fatalf("without a job %d of %d outlived the holder; the control shows nothing", n, len(tree))
 	}
 }
@@ -475,16 +473,8 @@ func TestWindowsFreezeSuspendsEveryMember(t *testing.T) {
 func TestWindowsNegativeControlSuspendLeaderOnly(t *testing.T) {
 	var cmd *exec.Cmd
 	logPath := startTickers(t, func(c *exec.Cmd) error { cmd = c; return c.Start() })
-	tree := append(descendants(cmd.Process.Pid), cmd.Process.Pid)
-	t.Cleanup(func() {
-		for _, pid := range tree {
-			if h, err := windows.OpenProcess(windows.PROCESS_TERMINATE, false, uint32(pid)); err == nil {
-				windows.TerminateProcess(h, 1)
-				windows.CloseHandle(h)
-			}
-		}
-		cmd.Wait()
-	})
+	t.Cleanup(func() { cmd.Wait() }) // runs after the pinned tree's cleanup
+	pin(t, append(descendants(cmd.Process.Pid), cmd.Process.Pid))
 	h, err := windows.OpenProcess(windows.PROCESS_SUSPEND_RESUME, false, uint32(cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)

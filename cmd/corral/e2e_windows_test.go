@@ -10,21 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/windows"
 
 	"github.com/corral-sh/corral/client"
 	"github.com/corral-sh/corral/internal/ipc"
 	"github.com/corral-sh/corral/internal/procinfo"
 )
 
-func winAlive(pid int) bool {
-	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
-	if err != nil {
-		return false
-	}
-	defer windows.CloseHandle(h)
-	var code uint32
-	return windows.GetExitCodeProcess(h, &code) == nil && code == 259 // STILL_ACTIVE
+// winAlive says whether the process m is still running: its pid, with the
+// same creation time (wine hands out a dead process's pid again at once).
+func winAlive(m client.Process) bool {
+	st, err := procinfo.ReadStat(m.PID)
+	return err == nil && !st.Zombie() && st.StartTicks == m.StartTicks
 }
 
 // lines counts the graceful fixtures that noted what.
@@ -112,7 +108,7 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 		}
 		s = members()
 		for _, m := range old {
-			if winAlive(m.PID) {
+			if winAlive(m) {
 				t.Fatalf("restart %d: pid %d of the old tree survives", i+1, m.PID)
 			}
 		}
@@ -151,7 +147,7 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	d.Wait()
 	deadline := time.Now().Add(2 * time.Second)
 	for _, m := range s.Members {
-		for winAlive(m.PID) {
+		for winAlive(m) {
 			if time.Now().After(deadline) {
 				t.Fatalf("pid %d outlived corral by 2 s", m.PID)
 			}

@@ -175,7 +175,7 @@ func respawner([]string) {
 
 // graceful DEPTH WIDTH (with -log PREFIX): a tree like `tree` in which every
 // process, on a stop signal (a console control event on Windows), creates
-// PREFIX.PID.stopped and exits 0. Each creates PREFIX.PID.ready once its
+// PREFIX.ID.stopped and exits 0. Each creates PREFIX.ID.ready once its
 // handler is installed and its children started. (One file per event: a
 // shared log would depend on atomic appends, which wine does not give.)
 func graceful(args []string) {
@@ -184,8 +184,11 @@ func graceful(args []string) {
 	fs.Parse(args)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, stopSignals...)
+	// Named by pid and start: wine hands out a dead process's pid again at
+	// once, and a second process's file must not be the first one's.
+	id := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	note := func(what string) {
-		os.WriteFile(fmt.Sprintf("%s.%d.%s", *logPath, os.Getpid(), what), nil, 0o644)
+		os.WriteFile(fmt.Sprintf("%s.%s.%s", *logPath, id, what), nil, 0o644)
 	}
 	depth, _ := strconv.Atoi(fs.Arg(0))
 	width, _ := strconv.Atoi(fs.Arg(1))
