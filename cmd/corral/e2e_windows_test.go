@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/corral-sh/corral/client"
 	"github.com/corral-sh/corral/internal/ipc"
 	"github.com/corral-sh/corral/internal/procinfo"
