@@ -41,15 +41,26 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg := filepath.Join(dir, "corral.toml")
 	// A .bat with a space in its name, run with an argument that has one:
-	// both must reach it intact through cmd.exe.
+	// both must reach it intact through cmd.exe. It starts with `pause`,
+	// which returns at once on the null device corral gives as stdin; its
+	// ready line comes after it (on the prompt's line: pause ends none).
 	bat := filepath.Join(dir, "start server.bat")
-	os.WriteFile(bat, []byte("@echo off\r\necho arg1=[%~1]\r\n\""+exe+"\" sleep\r\n"), 0o644)
+	os.WriteFile(bat, []byte("@echo off\r\npause\r\necho arg1=[%~1]\r\n\""+exe+"\" sleep\r\n"), 0o644)
 	glog := filepath.Join(dir, "graceful")
 	toml := fmt.Sprintf("[services.chain]\nshell = '\"%s\" graceful -log \"%s\" 2 2'\nenv = { CORRAL_TESTPROC = \"graceful\" }\n", exe, glog) +
-		fmt.Sprintf("[services.batch]\ncommand = ['%s', 'hello world']\nenv = { CORRAL_TESTPROC = \"sleep\" }\nready = { log = '^arg1=\\[hello world\\]$', timeout = \"60s\" }\n", bat)
+		fmt.Sprintf("[services.batch]\ncommand = ['%s', 'hello world']\nenv = { CORRAL_TESTPROC = \"sleep\" }\nready = { log = 'arg1=\\[hello world\\]$', timeout = \"60s\" }\n", bat) +
+		// Negative control: the same .bat with corral's stdin, a pipe
+		// nobody writes to, hangs in pause.
+		fmt.Sprintf("[services.pauser]\ncommand = ['%s', 'hello world']\nstdin = \"inherit\"\nenv = { CORRAL_TESTPROC = \"sleep\" }\nready = { log = 'arg1=\\[hello world\\]$', timeout = \"60s\" }\n", bat)
 	os.WriteFile(cfg, []byte(toml), 0o644)
 	d := exec.Command(exe, "daemon", "-c", cfg)
 	d.Env = append(os.Environ(), asCorral+"=1")
+	stdin, stdinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdinW.Close()
+	d.Stdin = stdin
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +97,10 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	}
 	if _, err := cl.Ensure(ctx, "batch", time.Minute); err != nil {
 		t.Fatalf("the .bat service: %v", err)
+	}
+	time.Sleep(time.Second) // an absence: nothing to await
+	if p, err := cl.Inspect(ctx, "pauser"); err != nil || p.State != "starting" || p.MemberCount < 2 {
+		t.Fatalf("with an inherited stdin the .bat should sit in pause, starting; it is %s (%v): the control shows nothing", p.State, err)
 	}
 	s := members()
 	const fixtures = 7 // cmd.exe runs 1 → 2 → 4 graceful fixtures
@@ -162,7 +177,7 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	}
 	t.Cleanup(func() { d2.Process.Kill(); d2.Wait() })
 	var reaped []client.Event
-	for len(reaped) < 2 && ctx.Err() == nil {
+	for len(reaped) < 3 && ctx.Err() == nil {
 		reaped = reaped[:0]
 		cl.Events(ctx, 1000, false, func(e client.Event) error {
 			if e.Kind == "reap" {
@@ -172,14 +187,14 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 		})
 		time.Sleep(50 * time.Millisecond)
 	}
-	if len(reaped) != 2 {
-		t.Fatalf("the next corral accounted for %d instances of the dead one, want 2 (chain, batch)", len(reaped))
+	if len(reaped) != 3 {
+		t.Fatalf("the next corral accounted for %d instances of the dead one, want 3 (chain, batch, pauser)", len(reaped))
 	}
 	t.Logf("after TerminateProcess, the next corral: %q", reaped[0].Message)
 	// Stopped once running (a stop while cmd.exe is still starting the
 	// program reaches cmd.exe only, and the program it then starts waits
 	// out the grace period).
-	for _, name := range []string{"chain", "batch"} {
+	for _, name := range []string{"chain", "batch", "pauser"} {
 		if _, err := cl.Ensure(ctx, name, time.Minute); err != nil {
 			t.Fatalf("%s on the next corral: %v", name, err)
 		}
