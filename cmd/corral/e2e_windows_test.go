@@ -210,3 +210,58 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	t.Logf("verified shutdown of the next corral in %v: %+v", time.Since(began), res)
 	d2.Wait()
 }
+
+// The watchdog on Windows: a tree past its process limit is frozen (every
+// member suspended, none runs), and a stop then ends it without waiting out
+// the grace period.
+func TestWindowsWatchdogFreezesRunaway(t *testing.T) {
+	exe, _ := os.Executable()
+	dir, err := os.MkdirTemp("", "corral-win-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ticks := filepath.Join(dir, "ticks.log")
+	cfg := filepath.Join(dir, "corral.toml")
+	toml := "[corral]\nwatch_interval = \"100ms\"\n" +
+		fmt.Sprintf("[services.runaway]\nshell = '\"%s\" ticker -log \"%s\" 2 3'\nenv = { CORRAL_TESTPROC = \"ticker\" }\n", exe, ticks) +
+		"limits = { processes = 6 }\non_limit = \"freeze\"\nstop = { grace = \"30s\" }\n"
+	os.WriteFile(cfg, []byte(toml), 0o644)
+	d := exec.Command(exe, "daemon", "-c", cfg)
+	d.Env = append(os.Environ(), asCorral+"=1")
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Kill(); d.Wait() })
+	cl := client.New(ipc.Path(filepath.Join(dir, ".corral")))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var s client.Service
+	for !s.Frozen {
+		if ctx.Err() != nil {
+			t.Fatalf("the runaway was never frozen: %+v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+		s, _ = cl.Inspect(ctx, "runaway")
+	}
+	size := func() int64 { st, _ := os.Stat(ticks); return st.Size() }
+	time.Sleep(200 * time.Millisecond) // writes under way may land
+	before := size()
+	time.Sleep(500 * time.Millisecond) // an absence: nothing to await
+	if after := size(); after != before {
+		t.Fatalf("members of the frozen tree ran: the log grew %d → %d bytes", before, after)
+	}
+	began := time.Now()
+	s, err = cl.Stop(ctx, "runaway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls := s.LastStop; ls == nil || ls.Signalled != 0 || ls.Killed < 7 || time.Since(began) > 15*time.Second {
+		t.Fatalf("stop of the frozen tree: %+v in %v; want it terminated at once", ls, time.Since(began))
+	}
+	t.Logf("frozen at %d members (limit 6), reason %q; stopped in %v: %+v", s.LastStop.Killed, s.Reason, time.Since(began), *s.LastStop)
+	if res, err := cl.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v %+v", err, res)
+	}
+	d.Wait()
+}
