@@ -244,7 +244,12 @@ func TestWindowsWatchdogFreezesRunaway(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		s, _ = cl.Inspect(ctx, "runaway")
 	}
-	size := func() int64 { st, _ := os.Stat(ticks); return st.Size() }
+	size := func() int64 {
+		if st, err := os.Stat(ticks); err == nil {
+			return st.Size()
+		}
+		return 0 // frozen before any member wrote
+	}
 	time.Sleep(200 * time.Millisecond) // writes under way may land
 	before := size()
 	time.Sleep(500 * time.Millisecond) // an absence: nothing to await
