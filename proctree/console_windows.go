@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/corral-sh/corral/internal/procinfo"
 )
 
 // Windows has no signals. A console program's graceful stop is a console
@@ -25,9 +27,10 @@ import (
 // everything on it. The helper is this same executable: any program that
 // imports proctree answers to ctrlHelperEnv before its main runs.
 
-// ctrlHelperEnv, when set to "EVENT PID...", makes this process the helper:
-// it attaches to the console of the first PID that has one and generates
-// EVENT (0 CTRL_C, 1 CTRL_BREAK) for every process on it.
+// ctrlHelperEnv, when set to "EVENT PID:START...", makes this process the
+// helper: it attaches to the console of the first listed process that is
+// still the one meant (its creation time is START) and has a console, and
+// generates EVENT (0 CTRL_C, 1 CTRL_BREAK) for every process on it.
 const ctrlHelperEnv = "PROCTREE_CONSOLE_CTRL"
 
 // Helper exit codes.
@@ -72,12 +75,14 @@ func consoleCtrlHelper(spec string) int {
 	signal.Notify(own, os.Interrupt)
 	procFreeConsole.Call()
 	attached := false
-	for _, s := range f[1:] {
-		pid, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
+	for _, item := range f[1:] {
+		pidText, startText, ok := strings.Cut(item, ":")
+		pid, err1 := strconv.ParseUint(pidText, 10, 32)
+		start, err2 := strconv.ParseUint(startText, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
 			return ctrlUsage
 		}
-		if r, _, _ := procAttachConsole.Call(uintptr(pid)); r != 0 {
+		if attachIfSame(uint32(pid), start) {
 			attached = true
 			break
 		}
@@ -108,6 +113,23 @@ func consoleCtrlHelper(spec string) int {
 	return code
 }
 
+// attachIfSame attaches to pid's console if pid is still the process created
+// at start. The handle held meanwhile keeps the pid from being reused, so
+// the check and the attach are about the same process.
+func attachIfSame(pid uint32, start uint64) bool {
+	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
+	if err != nil {
+		return false
+	}
+	defer windows.CloseHandle(h)
+	var c, e, k, u windows.Filetime
+	if windows.GetProcessTimes(h, &c, &e, &k, &u) != nil || uint64(c.HighDateTime)<<32|uint64(c.LowDateTime) != start {
+		return false
+	}
+	r, _, _ := procAttachConsole.Call(uintptr(pid))
+	return r != 0
+}
+
 // ctrlEvent is the console event a stop signal becomes: SIGINT is CTRL_C
 // (what a user's Ctrl-C sends; python raises KeyboardInterrupt), anything
 // else CTRL_BREAK, which a process cannot switch off the way it can CTRL_C.
@@ -119,16 +141,20 @@ func ctrlEvent(sig syscall.Signal) uint32 {
 }
 
 // sendConsoleCtrl runs the helper for the console of the given members
-// (the first one alive with a console wins; all members share it unless one
-// made a console of its own) and returns the event it generated.
-func sendConsoleCtrl(log *slog.Logger, event uint32, pids []int) (string, error) {
+// (the first one still alive with a console wins; all members share it
+// unless one made a console of its own) and returns the event it generated.
+func sendConsoleCtrl(log *slog.Logger, event uint32, ids []procinfo.Identity) (string, error) {
+	pids := make([]int, len(ids))
+	for i, id := range ids {
+		pids[i] = id.PID
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("proctree: console control helper: %w", err)
 	}
 	spec := strconv.Itoa(int(event))
-	for _, pid := range pids {
-		spec += " " + strconv.Itoa(pid)
+	for _, id := range ids {
+		spec += fmt.Sprintf(" %d:%d", id.PID, id.Start)
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), ctrlHelperEnv+"="+spec)

@@ -226,16 +226,17 @@ func (b *jobBackend) signal(sig syscall.Signal) ([]member, error) {
 		// the stop goes on to terminate the job.
 		return nil, nil
 	}
-	pids := make([]int, 0, len(ms))
-	if b.leader > 0 {
-		pids = append(pids, b.leader)
-	}
+	// Only listed members, by identity, the leader first: a dead leader's
+	// pid may already name another process, on another console.
+	ids := make([]procinfo.Identity, 0, len(ms))
 	for _, m := range ms {
-		if m.stat.PID != b.leader {
-			pids = append(pids, m.stat.PID)
+		if m.stat.PID == b.leader {
+			ids = append([]procinfo.Identity{m.stat.Identity()}, ids...)
+		} else {
+			ids = append(ids, m.stat.Identity())
 		}
 	}
-	sent, err := sendConsoleCtrl(b.log, ctrlEvent(sig), pids)
+	sent, err := sendConsoleCtrl(b.log, ctrlEvent(sig), ids)
 	if err != nil {
 		// Nothing was reached; the stop goes on to terminate the job.
 		b.log.Warn("proctree: graceful stop not delivered", "err", err)

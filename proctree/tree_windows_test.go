@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
+	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/testproc"
 	"github.com/corral-sh/corral/proctree"
 )
@@ -488,4 +489,35 @@ func TestWindowsNegativeControlSuspendLeaderOnly(t *testing.T) {
 	if ran := runsAfter(logPath, 500*time.Millisecond); len(ran) != 2 || ran[fmt.Sprint(cmd.Process.Pid)] {
 		t.Fatalf("with the leader suspended, %v ran; want its 2 children and not it", ran)
 	}
+}
+
+// The helper attaches only to the process meant: a pid whose creation time
+// differs (a dead member's pid handed to another process) is not used, and
+// nothing on that process's console gets the event.
+func TestWindowsCtrlHelperChecksIdentity(t *testing.T) {
+	logPath := filepath.Join(tempDir(t), "graceful")
+	cmd := testproc.Command("graceful", "-log", logPath, "0", "0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.CREATE_NO_WINDOW}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, 60*time.Second, "the handler", func() bool { return len(gracefulLog(logPath, "ready")) == 1 })
+	st, err := procinfo.ReadStat(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent, err := proctree.SendConsoleCtrl(cmd.Process.Pid, st.StartTicks+1); err == nil {
+		t.Fatalf("sent %s to a process by pid alone", sent)
+	}
+	time.Sleep(500 * time.Millisecond) // an absence: nothing to await
+	if len(gracefulLog(logPath, "stopped")) != 0 {
+		t.Fatal("a process that is not the one meant got the event")
+	}
+	sent, err := proctree.SendConsoleCtrl(cmd.Process.Pid, st.StartTicks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the process meant to stop", func() bool { return len(gracefulLog(logPath, "stopped")) == 1 })
+	t.Logf("with the right identity: %s delivered", sent)
 }
