@@ -292,9 +292,14 @@ func (b *jobBackend) freeze(ctx context.Context) error {
 			if _, ok := b.suspended[pid]; ok {
 				continue
 			}
-			h, err := windows.OpenProcess(windows.PROCESS_SUSPEND_RESUME, false, uint32(pid))
+			h, err := windows.OpenProcess(windows.PROCESS_SUSPEND_RESUME|windows.PROCESS_QUERY_INFORMATION, false, uint32(pid))
 			if err != nil {
 				continue // already gone
+			}
+			if !b.holds(h) {
+				// Gone since the listing, its pid already another's.
+				windows.CloseHandle(h)
+				continue
 			}
 			if r, _, _ := procNtSuspendProcess.Call(uintptr(h)); windows.NTStatus(r) != windows.STATUS_SUCCESS {
 				windows.CloseHandle(h)
@@ -310,6 +315,21 @@ func (b *jobBackend) freeze(ctx context.Context) error {
 			return fmt.Errorf("proctree: freezing the job: %w", err)
 		}
 	}
+}
+
+var procIsProcessInJob = windows.NewLazySystemDLL("kernel32.dll").NewProc("IsProcessInJob")
+
+// holds says whether the process behind h is in the job (h needs
+// PROCESS_QUERY_INFORMATION: wine refuses the limited right here).
+func (b *jobBackend) holds(h windows.Handle) bool {
+	var in int32
+	closed, err := b.withJob(func(job windows.Handle) error {
+		if r, _, e := procIsProcessInJob.Call(uintptr(h), uintptr(job), uintptr(unsafe.Pointer(&in))); r == 0 {
+			return e
+		}
+		return nil
+	})
+	return !closed && err == nil && in != 0
 }
 
 func (b *jobBackend) thaw() error {
