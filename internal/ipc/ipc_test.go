@@ -50,3 +50,31 @@ func TestEndpointRoundTripAndExclusive(t *testing.T) {
 		t.Fatal("dialing an endpoint nobody listens on succeeded")
 	}
 }
+
+// Closing the endpoint right after serving starts ends the server: a Close
+// that lands before the listener waits for a client must not be lost (the
+// server's Close waits for Accept to return).
+func TestCloseRightAfterServe(t *testing.T) {
+	dir, err := os.MkdirTemp("", "corral-ipc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	for i := 0; i < 200; i++ {
+		ln, err := Listen(dir)
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		srv := &http.Server{Handler: http.NotFoundHandler()}
+		served := make(chan struct{})
+		go func() { srv.Serve(ln); close(served) }()
+		closed := make(chan struct{})
+		go func() { srv.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: closing the endpoint hangs", i)
+		}
+		<-served
+	}
+}

@@ -48,10 +48,17 @@ type pipeListener struct {
 	name string
 	sa   *windows.SecurityAttributes
 
-	mu      sync.Mutex // guards first, closed and pending
-	first   bool
-	closed  bool
-	pending windows.Handle // the instance waiting in ConnectNamedPipe
+	mu     sync.Mutex // guards first, closed and spare
+	first  bool
+	closed bool
+	spare  windows.Handle // the instance Listen created, until Accept takes it
+
+	// done is set by Close and waited on by Accept beside the connection:
+	// cancelling the pending I/O alone loses a Close that comes after
+	// Accept took the instance but before ConnectNamedPipe started, and
+	// Accept would then wait forever (http.Server.Close waits for it).
+	// It is never closed: one handle per listener.
+	done windows.Handle
 }
 
 // Listen creates the daemon's pipe. FILE_FLAG_FIRST_PIPE_INSTANCE makes a
@@ -73,13 +80,17 @@ func Listen(stateDir string) (net.Listener, error) {
 		c.Close()
 		return nil, fmt.Errorf("ipc: a daemon already answers on %s", Path(stateDir))
 	}
-	l := &pipeListener{name: Path(stateDir), sa: sa, first: true}
+	done, err := windows.CreateEvent(nil, 1, 0, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: %w", err)
+	}
+	l := &pipeListener{name: Path(stateDir), sa: sa, first: true, done: done}
 	// Create the first instance now, so a second daemon fails at Listen.
 	h, err := l.create()
 	if err != nil {
 		return nil, err
 	}
-	l.pending = h
+	l.spare = h
 	return l, nil
 }
 
@@ -123,8 +134,8 @@ func (l *pipeListener) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		return nil, net.ErrClosed
 	}
-	h := l.pending
-	l.pending = 0
+	h := l.spare
+	l.spare = 0
 	if h == 0 {
 		var err error
 		if h, err = l.create(); err != nil {
@@ -132,7 +143,6 @@ func (l *pipeListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 	}
-	l.pending = h
 	l.mu.Unlock()
 
 	ev, err := windows.CreateEvent(nil, 1, 0, nil)
@@ -143,16 +153,21 @@ func (l *pipeListener) Accept() (net.Conn, error) {
 	ov := windows.Overlapped{HEvent: ev}
 	err = windows.ConnectNamedPipe(h, &ov)
 	if errors.Is(err, windows.ERROR_IO_PENDING) {
-		// Blocks this goroutine's thread until a client comes or Close
-		// cancels the wait.
-		windows.WaitForSingleObject(ev, windows.INFINITE)
+		// Blocks this goroutine's thread until a client comes or Close.
+		r, _ := windows.WaitForMultipleObjects([]windows.Handle{ev, l.done}, false, windows.INFINITE)
+		if r == windows.WAIT_OBJECT_0+1 {
+			windows.CancelIoEx(h, &ov)
+		}
 		var n uint32
-		err = windows.GetOverlappedResult(h, &ov, &n, false)
+		err = windows.GetOverlappedResult(h, &ov, &n, true)
+		if r == windows.WAIT_OBJECT_0+1 && err == nil {
+			// A client connected as we were closing: turn it away.
+			err = net.ErrClosed
+		}
 	}
 	if err != nil && !errors.Is(err, windows.ERROR_PIPE_CONNECTED) {
 		l.mu.Lock()
 		closed := l.closed
-		l.pending = 0
 		l.mu.Unlock()
 		windows.CloseHandle(h)
 		if closed {
@@ -160,9 +175,6 @@ func (l *pipeListener) Accept() (net.Conn, error) {
 		}
 		return nil, fmt.Errorf("ipc: accept on %s: %w", l.name, err)
 	}
-	l.mu.Lock()
-	l.pending = 0
-	l.mu.Unlock()
 	// An overlapped handle handed to os.NewFile joins the runtime's I/O
 	// completion port: reads and writes no longer block threads.
 	return pipeConn{File: os.NewFile(uintptr(h), l.name), addr: pipeAddr(l.name)}, nil
@@ -175,8 +187,10 @@ func (l *pipeListener) Close() error {
 		return nil
 	}
 	l.closed = true
-	if l.pending != 0 {
-		windows.CancelIoEx(l.pending, nil)
+	windows.SetEvent(l.done)
+	if l.spare != 0 {
+		windows.CloseHandle(l.spare) // no Accept took it: the pipe goes away
+		l.spare = 0
 	}
 	return nil
 }
