@@ -89,6 +89,19 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 				for _, m := range last.Members {
 					t.Logf("member %d (parent %d): %q", m.PID, m.PPID, m.Cmdline)
 				}
+				// Which fixtures said ready, stopped, and which still run.
+				files, _ := filepath.Glob(glog + ".*")
+				for _, f := range files {
+					id := strings.TrimPrefix(f, glog+".")
+					pid, _, _ := strings.Cut(id, "-")
+					var p int
+					fmt.Sscan(pid, &p)
+					st, err := procinfo.ReadStat(p)
+					t.Logf("fixture %s: running %v (%+v)", id, err == nil && !st.Zombie(), st)
+				}
+				lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
+				cl.Logs(lctx, "chain", 50, false, func(l client.LogLine) error { t.Logf("chain %s: %s", l.Stream, l.Text); return nil })
+				lcancel()
 				t.Fatalf("chain never had 8 members: last seen %s with %d (%s), %d fixtures ready in all", last.State, last.MemberCount, last.Reason, lines(glog, "ready"))
 			}
 			time.Sleep(50 * time.Millisecond)
