@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,6 +57,8 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	os.WriteFile(cfg, []byte(toml), 0o644)
 	d := exec.Command(exe, "daemon", "-c", cfg)
 	d.Env = append(os.Environ(), asCorral+"=1")
+	var derr bytes.Buffer
+	d.Stderr = &lockedWriter{w: &derr}
 	stdin, stdinW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +102,9 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 					fmt.Sscan(pid, &p)
 					st, err := procinfo.ReadStat(p)
 					t.Logf("fixture %s: running %v (%+v)", id, err == nil && !st.Zombie(), st)
+				}
+				if d.ProcessState != nil || !winAliveHandle(d) {
+					t.Logf("the daemon is gone; its stderr ends:\n%s", tail(d.Stderr.(*lockedWriter).String(), 3000))
 				}
 				lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
 				cl.Logs(lctx, "chain", 50, false, func(l client.LogLine) error { t.Logf("chain %s: %s", l.Stream, l.Text); return nil })
@@ -289,4 +296,35 @@ func TestWindowsWatchdogFreezesRunaway(t *testing.T) {
 		t.Fatalf("shutdown: %v %+v", err, res)
 	}
 	d.Wait()
+}
+
+// lockedWriter collects a child's stderr for a failure report.
+type lockedWriter struct {
+	mu sync.Mutex // guards w
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// winAliveHandle says whether the started command's process still runs.
+func winAliveHandle(c *exec.Cmd) bool {
+	st, err := procinfo.ReadStat(c.Process.Pid)
+	return err == nil && !st.Zombie()
 }
