@@ -31,7 +31,7 @@ func init() {
 		depth, _ := strconv.Atoi(args[0])
 		width, _ := strconv.Atoi(args[1])
 		for i := 0; depth > 0 && i < width; i++ {
-			if err := child("tree", strconv.Itoa(depth-1), args[1]).Start(); err != nil {
+			if err := startChild("tree", strconv.Itoa(depth-1), args[1]); err != nil {
 				fmt.Fprintln(os.Stderr, "tree:", err)
 				os.Exit(1)
 			}
@@ -43,7 +43,7 @@ func init() {
 	Register("outlive", func(args []string) {
 		// outlive D: start a child that lives D, and exit at once, as a
 		// launcher whose server outlives it.
-		if err := child("sleepfor", args[0]).Start(); err != nil {
+		if err := startChild("sleepfor", args[0]); err != nil {
 			fmt.Fprintln(os.Stderr, "outlive:", err)
 			os.Exit(1)
 		}
@@ -131,6 +131,23 @@ func child(name string, args ...string) *exec.Cmd {
 	return c
 }
 
+// startChild starts fixture name as a child, trying up to three times:
+// under wine, CreateProcess fails now and then with "Internal error" (seen
+// about once in 400 starts), and a fixture missing a child would make the
+// test about wine rather than about corral. Each failed try is said on
+// stderr, so it shows in the service's log.
+func startChild(name string, args ...string) error {
+	var err error
+	for try := 1; try <= 3; try++ {
+		if err = child(name, args...).Start(); err == nil {
+			return nil
+		}
+		fmt.Fprintf(os.Stderr, "%s: starting a child failed (try %d of 3): %v\n", name, try, err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
+}
+
 func worker(args []string) {
 	if len(args) > 0 && args[0] == "--daemon" {
 		// daemonize exits once the daemon runs and has reported ready.
@@ -193,7 +210,7 @@ func graceful(args []string) {
 	depth, _ := strconv.Atoi(fs.Arg(0))
 	width, _ := strconv.Atoi(fs.Arg(1))
 	for i := 0; depth > 0 && i < width; i++ {
-		if err := child("graceful", "-log", *logPath, strconv.Itoa(depth-1), fs.Arg(1)).Start(); err != nil {
+		if err := startChild("graceful", "-log", *logPath, strconv.Itoa(depth-1), fs.Arg(1)); err != nil {
 			fmt.Fprintln(os.Stderr, "graceful:", err)
 			os.Exit(1)
 		}
@@ -213,7 +230,7 @@ func ticker(args []string) {
 	depth, _ := strconv.Atoi(fs.Arg(0))
 	width, _ := strconv.Atoi(fs.Arg(1))
 	for i := 0; depth > 0 && i < width; i++ {
-		if err := child("ticker", "-log", *logPath, strconv.Itoa(depth-1), fs.Arg(1)).Start(); err != nil {
+		if err := startChild("ticker", "-log", *logPath, strconv.Itoa(depth-1), fs.Arg(1)); err != nil {
 			fmt.Fprintln(os.Stderr, "ticker:", err)
 			os.Exit(1)
 		}
