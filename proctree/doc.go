@@ -7,8 +7,13 @@
 // escape); elsewhere on Linux and on macOS, the leader's process group, its
 // descendants, and every process carrying the tree's instance marker
 // (CORRAL_INSTANCE) in its environment, with the caller as child subreaper so
-// that double-forked daemons stay found. Windows uses a Job Object (see its
-// own file).
+// that double-forked daemons stay found. Windows uses a Job Object the
+// leader is assigned to before it runs, and gives each tree a hidden console
+// of its own, so that a stop can send every member a console control event.
+//
+// On Windows, a program that imports proctree is also the helper that
+// delivers those events: started with PROCTREE_CONSOLE_CTRL set, it attaches
+// to a tree's console, generates the event and exits before main runs.
 //
 // Stop signals every member, waits for the grace period, kills whatever is
 // left with the strongest mechanism available (cgroup.kill, or freeze with
