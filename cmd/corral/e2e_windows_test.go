@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,12 +37,7 @@ func lines(prefix, what string) int {
 // the kernel takes the tree with it.
 func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	exe, _ := os.Executable()
-	dir, err := os.MkdirTemp("", "corral-win-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := filepath.Join(dir, "corral.toml")
+	dir := winDir(t)
 	// A .bat with a space in its name, run with an argument that has one:
 	// both must reach it intact through cmd.exe. It starts with `pause`,
 	// which returns at once on the null device corral gives as stdin; its
@@ -54,22 +50,12 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 		// Negative control: the same .bat with corral's stdin, a pipe
 		// nobody writes to, hangs in pause.
 		fmt.Sprintf("[services.pauser]\ncommand = ['%s', 'hello world']\nstdin = \"inherit\"\nenv = { CORRAL_TESTPROC = \"sleep\" }\nready = { log = 'arg1=\\[hello world\\]$', timeout = \"60s\" }\n", bat)
-	os.WriteFile(cfg, []byte(toml), 0o644)
-	d := exec.Command(exe, "daemon", "-c", cfg)
-	d.Env = append(os.Environ(), asCorral+"=1")
-	var derr bytes.Buffer
-	d.Stderr = &lockedWriter{w: &derr}
 	stdin, stdinW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stdinW.Close()
-	d.Stdin = stdin
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Process.Kill(); d.Wait() })
-	cl := client.New(ipc.Path(filepath.Join(dir, ".corral")))
+	d, derr, cl := startWinDaemon(t, dir, toml, stdin)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// Each tree has a hidden console, served by a conhost.exe in its job.
@@ -104,7 +90,7 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 					t.Logf("fixture %s: running %v (%+v)", id, err == nil && !st.Zombie(), st)
 				}
 				if d.ProcessState != nil || !winAliveHandle(d) {
-					t.Logf("the daemon is gone; its stderr ends:\n%s", tail(d.Stderr.(*lockedWriter).String(), 3000))
+					t.Logf("the daemon is gone; its stderr ends:\n%s", tail(derr.String(), 3000))
 				}
 				lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
 				cl.Logs(lctx, "chain", 50, false, func(l client.LogLine) error { t.Logf("chain %s: %s", l.Stream, l.Text); return nil })
@@ -197,12 +183,7 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 	}
 	// The next corral finds the dead one's instances in the journal and
 	// accounts for them (a job dies with its holder: nothing is left).
-	d2 := exec.Command(exe, "daemon", "-c", cfg)
-	d2.Env = d.Env
-	if err := d2.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d2.Process.Kill(); d2.Wait() })
+	d2, _, _ := startWinDaemon(t, dir, toml, nil)
 	var reaped []client.Event
 	for len(reaped) < 3 && ctx.Err() == nil {
 		reaped = reaped[:0]
@@ -243,24 +224,12 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 // the grace period.
 func TestWindowsWatchdogFreezesRunaway(t *testing.T) {
 	exe, _ := os.Executable()
-	dir, err := os.MkdirTemp("", "corral-win-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := winDir(t)
 	ticks := filepath.Join(dir, "ticks.log")
-	cfg := filepath.Join(dir, "corral.toml")
 	toml := "[corral]\nwatch_interval = \"100ms\"\n" +
 		fmt.Sprintf("[services.runaway]\nshell = '\"%s\" ticker -log \"%s\" 2 3'\nenv = { CORRAL_TESTPROC = \"ticker\" }\n", exe, ticks) +
 		"limits = { processes = 6 }\non_limit = \"freeze\"\nstop = { grace = \"30s\" }\n"
-	os.WriteFile(cfg, []byte(toml), 0o644)
-	d := exec.Command(exe, "daemon", "-c", cfg)
-	d.Env = append(os.Environ(), asCorral+"=1")
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Process.Kill(); d.Wait() })
-	cl := client.New(ipc.Path(filepath.Join(dir, ".corral")))
+	d, _, cl := startWinDaemon(t, dir, toml, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var s client.Service
@@ -284,7 +253,7 @@ func TestWindowsWatchdogFreezesRunaway(t *testing.T) {
 		t.Fatalf("members of the frozen tree ran: the log grew %d → %d bytes", before, after)
 	}
 	began := time.Now()
-	s, err = cl.Stop(ctx, "runaway")
+	s, err := cl.Stop(ctx, "runaway")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,6 +265,37 @@ func TestWindowsWatchdogFreezesRunaway(t *testing.T) {
 		t.Fatalf("shutdown: %v %+v", err, res)
 	}
 	d.Wait()
+}
+
+// winDir makes a directory for one test's configuration and state (not
+// t.TempDir: under wine its RemoveAll can fail on files a just-ended
+// process had open, which would fail the test for a cleanup detail).
+func winDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "corral-win-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// startWinDaemon writes toml to dir/corral.toml and starts corral's daemon
+// on it with stdin, keeping its stderr; it is killed at cleanup.
+func startWinDaemon(t *testing.T, dir, toml string, stdin io.Reader) (*exec.Cmd, *lockedWriter, *client.Client) {
+	exe, _ := os.Executable()
+	cfg := filepath.Join(dir, "corral.toml")
+	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := exec.Command(exe, "daemon", "-c", cfg)
+	d.Env = append(os.Environ(), asCorral+"=1")
+	stderr := &lockedWriter{w: &bytes.Buffer{}}
+	d.Stderr, d.Stdin = stderr, stdin
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Kill(); d.Wait() })
+	return d, stderr, client.New(ipc.Path(filepath.Join(dir, ".corral")))
 }
 
 // lockedWriter collects a child's stderr for a failure report.
