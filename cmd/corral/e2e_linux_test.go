@@ -268,10 +268,14 @@ func TestE2ECrashLoopReachesFailed(t *testing.T) {
 [services.crasher]
 command = ["{exe}", "exit", "7"]
 env = { CORRAL_TESTPROC = "exit" }
+autostart = false
 ready = { log = "never", timeout = "30s" }
 restart = { policy = "on-failure", backoff = "10ms", max_backoff = "20ms", burst = 3, window = "1m" }
 `)
-	out, code := e.corral("up")
+	// Not autostarted: the daemon's own start of it could otherwise fail it
+	// before up's ensure arrives, and that ensure (a manual start) would
+	// then be a fourth start.
+	out, code := e.corral("up", "crasher")
 	if code != 1 || !strings.Contains(out, "failed") || !strings.Contains(out, "burst 3") {
 		t.Fatalf("up of a crash loop exited %d:\n%s", code, out)
 	}
