@@ -19,27 +19,26 @@ import (
 	"github.com/corral-sh/corral/proctree"
 )
 
-// batChain writes a .bat that runs the tree fixture: cmd.exe → exe →
-// 2 children → 4 grandchildren, as webui-user.bat → python → workers.
-func batChain(t *testing.T) *exec.Cmd {
+// batCommand writes a webui-user.bat that runs fixture with args and
+// returns cmd.exe running it, as a launcher runs webui-user.bat.
+func batCommand(t *testing.T, fixture string, args ...string) *exec.Cmd {
 	exe, _ := os.Executable()
-	// Not t.TempDir: under wine its RemoveAll fails ("Invalid function")
-	// on the .bat, which would fail the test for a cleanup detail.
-	dir, err := os.MkdirTemp("", "corral-bat-")
-	if err != nil {
+	line := `"` + exe + `" ` + fixture
+	for _, a := range args {
+		line += ` "` + a + `"`
+	}
+	bat := filepath.Join(tempDir(t), "webui-user.bat")
+	if err := os.WriteFile(bat, []byte("@echo off\r\n"+line+"\r\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := os.RemoveAll(dir); err != nil {
-			t.Logf("cleanup of %s: %v", dir, err)
-		}
-	})
-	bat := filepath.Join(dir, "webui-user.bat")
-	os.WriteFile(bat, []byte("@echo off\r\n\""+exe+"\" tree 2 2\r\n"), 0o644)
 	cmd := exec.Command("cmd.exe", "/d", "/c", bat)
-	cmd.Env = testproc.Command("tree").Env
+	cmd.Env = testproc.Command(fixture).Env
 	return cmd
 }
+
+// batChain is the WebUI chain: cmd.exe → exe → 2 children → 4
+// grandchildren, as webui-user.bat → python → workers.
+func batChain(t *testing.T) *exec.Cmd { return batCommand(t, "tree", "2", "2") }
 
 const chainSize = 1 + 1 + 2 + 4
 
@@ -270,14 +269,8 @@ func TestWindowsStopIsGraceful(t *testing.T) {
 // event. Every fixture process stops cleanly; cmd.exe, which asks
 // "Terminate batch job (Y/N)?", ends with them or at the terminate.
 func TestWindowsStopIsGracefulThroughCmd(t *testing.T) {
-	dir := tempDir(t)
-	logPath := filepath.Join(dir, "graceful.log")
-	exe, _ := os.Executable()
-	bat := filepath.Join(dir, "webui-user.bat")
-	os.WriteFile(bat, []byte("@echo off\r\n\""+exe+"\" graceful -log \""+logPath+"\" 1 2\r\n"), 0o644)
-	cmd := exec.Command("cmd.exe", "/d", "/c", bat)
-	cmd.Env = testproc.Command("graceful").Env
-	tr, err := proctree.Start(cmd, proctree.Options{})
+	logPath := filepath.Join(tempDir(t), "graceful.log")
+	tr, err := proctree.Start(batCommand(t, "graceful", "-log", logPath, "1", "2"), proctree.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
