@@ -31,8 +31,9 @@ func ParseMode(s string) (Mode, error) {
 // Policy is a service's restart configuration.
 type Policy struct {
 	Mode Mode
-	// Backoff is the delay before the first restart; each consecutive
-	// failure doubles it, up to MaxBackoff.
+	// Backoff is the delay before an automatic restart. Only consecutive
+	// quick failures (instances that did not start successfully, see
+	// Decide) double it; MaxBackoff caps the doubled delay.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 	// Jitter spreads each delay by up to ±Jitter of itself (0.2 = ±20%),
@@ -42,21 +43,24 @@ type Policy struct {
 	// starting it again.
 	Burst  int
 	Window time.Duration
-	// StableAfter is the uptime after which an instance counts as healthy:
-	// its end resets the backoff to Backoff.
+	// StableAfter is the uptime after which an instance counts as started
+	// successfully even without a readiness probe: its end resets the
+	// backoff to Backoff. 0 disables the rule (then only Exit.Established
+	// resets it).
 	StableAfter time.Duration
 }
 
-// Defaults returns the policy used for unset fields.
+// Defaults returns the policy used for unset fields. The first restart after
+// a crash is near immediate (systemd's RestartSec defaults to 100ms too).
 func Defaults() Policy {
 	return Policy{
 		Mode:        OnFailure,
-		Backoff:     time.Second,
-		MaxBackoff:  time.Minute,
+		Backoff:     100 * time.Millisecond,
+		MaxBackoff:  30 * time.Second,
 		Jitter:      0.2,
 		Burst:       5,
 		Window:      10 * time.Minute,
-		StableAfter: time.Minute,
+		StableAfter: 10 * time.Second,
 	}
 }
 
@@ -84,19 +88,33 @@ type Exit struct {
 	Code      int  // exit status; meaningful when !Signaled
 	Signaled  bool // killed by a signal it did not handle
 	Requested bool // stopped on purpose (stop, restart, shutdown, reload)
-	// Unhealthy: the supervisor ended it because its liveness probe failed.
+	// Unhealthy: the supervisor ended it because a probe failed.
 	Unhealthy bool
+	// Established: the instance passed its readiness probe. The caller sets
+	// it only for services that have one.
+	Established bool
+	// Cause, when set, is the human description of why the instance ended
+	// ("not ready: http://127.0.0.1:7860/: connection refused", "runaway:
+	// 80 processes > limit 64"); the decision's Reason then quotes it
+	// instead of a generic text.
+	Cause string
 }
 
 func (e Exit) failed() bool { return e.Signaled || e.Code != 0 || e.Unhealthy }
+
+// startedOK reports whether the instance started successfully: it passed its
+// readiness probe or stayed up at least StableAfter.
+func (p Policy) startedOK(e Exit) bool {
+	return e.Established || (p.StableAfter > 0 && e.Uptime >= p.StableAfter)
+}
 
 // History is the restart state of one service. It is a value owned by the
 // service's goroutine; the functions here return updated copies.
 type History struct {
 	// Starts holds the automatic start times inside the current window.
 	Starts []time.Time
-	// Consecutive counts failures since the last stable instance; it is the
-	// exponent of the backoff.
+	// Consecutive counts the failures since the last instance that started
+	// successfully, this one included; it is the exponent of the backoff.
 	Consecutive int
 	// FailedAt is set when the start limit was hit; zero otherwise.
 	FailedAt time.Time
@@ -154,12 +172,30 @@ type Decision struct {
 
 // Decide says what to do after exit. jitter returns a number in [0, 1); it
 // is called only when a restart is decided.
+//
+// The rules:
+//
+//   - A requested exit stays stopped; Never stays stopped; OnFailure stays
+//     stopped after a clean exit (status 0, no signal, no failed probe).
+//   - An instance started successfully if it passed its readiness probe
+//     (exit.Established) or ran at least StableAfter (when StableAfter > 0).
+//     Its end resets h.Consecutive to 0 before this exit is counted, so a
+//     crash after a successful start waits Backoff, however many came
+//     before.
+//   - A failure increments h.Consecutive. Consecutive failures of instances
+//     that did not start successfully (quick failures) double the delay:
+//     with n = h.Consecutive after counting, the delay is Backoff·2^(n-1),
+//     capped at MaxBackoff. A clean exit that restarts (policy always)
+//     waits Backoff and is not counted.
+//   - Jitter spreads the delay by ±Jitter of itself; it is never negative.
+//   - The start limit: when Burst automatic starts lie within Window before
+//     exit.At, the action is Fail with RearmAt, whatever the backoff.
+//   - Reason is exit.Cause when set, else a description of the exit status.
 func (p Policy) Decide(h History, exit Exit, jitter func() float64) (History, Decision) {
 	if exit.Requested {
 		return h, Decision{Action: Stay, Reason: "stopped on request"}
 	}
-	stable := p.StableAfter > 0 && exit.Uptime >= p.StableAfter
-	if stable {
+	if p.startedOK(exit) {
 		h.Consecutive = 0
 	}
 	if exit.failed() {
@@ -177,7 +213,11 @@ func (p Policy) Decide(h History, exit Exit, jitter func() float64) (History, De
 		h.Reason = fmt.Sprintf("started %d times within %v (burst %d); last exit: %s", len(h.Starts), p.Window, p.Burst, describe(exit))
 		return h, Decision{Action: Fail, RearmAt: p.RearmAt(h), Reason: h.Reason}
 	}
-	return h, Decision{Action: Restart, Delay: p.delay(h.Consecutive, jitter), Reason: describe(exit)}
+	n := 0 // a clean exit waits Backoff
+	if exit.failed() {
+		n = h.Consecutive
+	}
+	return h, Decision{Action: Restart, Delay: p.delay(n, jitter), Reason: describe(exit)}
 }
 
 // RearmAt is when a failed service leaves the failed state by itself: once
@@ -198,11 +238,15 @@ func (p Policy) RearmAt(h History) time.Time {
 	return oldest.Add(p.Window)
 }
 
-// delay is Backoff·2^(n-1) capped at MaxBackoff, spread by jitter. The first
-// restart after a clean exit (n == 0) waits Backoff too.
+// delay is Backoff·2^(n-1) capped at MaxBackoff, spread by ±Jitter and never
+// negative. A restart after a clean exit (n == 0) waits Backoff too.
 func (p Policy) delay(n int, jitter func() float64) time.Duration {
 	d := p.Backoff
-	for i := 1; i < n && d < p.MaxBackoff; i++ {
+	for i := 1; i < n && d > 0 && d < p.MaxBackoff; i++ {
+		if d > p.MaxBackoff/2 {
+			d = p.MaxBackoff // doubling would pass the cap (or overflow)
+			break
+		}
 		d *= 2
 	}
 	if d > p.MaxBackoff {
@@ -212,13 +256,15 @@ func (p Policy) delay(n int, jitter func() float64) time.Duration {
 		spread := float64(d) * p.Jitter
 		d += time.Duration(spread * (2*jitter() - 1))
 	}
-	return d
+	return max(d, 0)
 }
 
 func describe(e Exit) string {
 	switch {
+	case e.Cause != "":
+		return e.Cause
 	case e.Unhealthy:
-		return "ended after failing its health probe"
+		return "ended: liveness probe failed"
 	case e.Signaled:
 		return "killed by a signal"
 	default:
