@@ -95,6 +95,10 @@ type Service struct {
 	Autostart bool
 	After     []string
 	Lifetime  Lifetime
+	// PIDFile is where a forking launcher writes its server's pid (absolute;
+	// "" for none): that pid, read once the launcher has exited, is the
+	// main process, and its death ends the instance.
+	PIDFile string
 	// StdinNull: stdin is the null device (default). false: inherit corral's.
 	StdinNull bool
 	Profiles  map[string][]string
@@ -130,6 +134,9 @@ type Health struct {
 type Hook struct {
 	Method string
 	URL    string
+	// RequiresArg, when set, is a flag without which the server has no such
+	// endpoint (a preset's hook; user hooks leave it empty): see HookFor.
+	RequiresArg string
 }
 
 // Stop says how an instance is stopped.
@@ -165,6 +172,43 @@ func (s *Service) Ports() []int {
 		}
 	}
 	return ports
+}
+
+// HookFor returns the stop hook for an instance running argv (the result of
+// CommandFor), or nil. A preset's hook needs its flag on the instance's
+// command line or in COMMANDLINE_ARGS of the service's env (how the WebUI
+// itself reads extra flags): AUTOMATIC1111 registers server-stop only with
+// --api-server-stop; without it the request gets a 404 and the stop has
+// waited for nothing.
+func (s *Service) HookFor(argv []string) *Hook {
+	h := s.Stop.Hook
+	if h == nil || h.RequiresArg == "" {
+		return h
+	}
+	// Whole words only: "--api-server-stop=1" is not the flag.
+	has := func(words []string) bool { return slices.Contains(words, h.RequiresArg) }
+	// A command line's words; a word quoted whole ('--api-server-stop') is
+	// the same word to the shell.
+	fields := func(line string) []string {
+		ws := strings.Fields(line)
+		for i, w := range ws {
+			if len(w) >= 2 && (w[0] == '"' || w[0] == '\'') && w[len(w)-1] == w[0] {
+				ws[i] = w[1 : len(w)-1]
+			}
+		}
+		return ws
+	}
+	if has(argv) || s.Shell && len(argv) > 0 && has(fields(argv[len(argv)-1])) {
+		return h
+	}
+	for _, kv := range s.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		// Windows environment names ignore case.
+		if (k == "COMMANDLINE_ARGS" || runtime.GOOS == "windows" && strings.EqualFold(k, "COMMANDLINE_ARGS")) && has(fields(v)) {
+			return h
+		}
+	}
+	return nil
 }
 
 // CommandFor returns the argv for an instance started with profile ("" for
@@ -262,6 +306,7 @@ type rawService struct {
 	Autostart *bool               `toml:"autostart"`
 	After     []string            `toml:"after"`
 	Lifetime  string              `toml:"lifetime"`
+	PIDFile   string              `toml:"pidfile"`
 	Stdin     string              `toml:"stdin"`
 	Port      int                 `toml:"port"`
 	Profiles  map[string][]string `toml:"profiles"`
@@ -304,7 +349,7 @@ type rawStop struct {
 var knownKeys = []string{
 	"corral", "containment", "shutdown_timeout", "services", "watch_interval", "leak_sweep", "bundle_cooldown",
 	"processes", "memory", "fork_rate",
-	"preset", "command", "shell", "dir", "env", "autostart", "after", "lifetime", "stdin", "port",
+	"preset", "command", "shell", "dir", "env", "autostart", "after", "lifetime", "pidfile", "stdin", "port",
 	"profiles", "ready", "health", "restart", "stop", "limits", "on_limit",
 	"http", "body", "tcp", "exec", "log", "timeout", "interval", "failures",
 	"policy", "backoff", "max_backoff", "jitter", "burst", "window", "stable_after",
@@ -446,16 +491,16 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 		p.errAt(key(), "no command: add command = [\"program\", \"arg\"] or shell = \"program arg\"")
 	}
 	if r.Dir != "" {
-		dir := r.Dir
-		if strings.HasPrefix(dir, "~/") || dir == "~" {
-			if home, err := os.UserHomeDir(); err == nil {
-				dir = filepath.Join(home, dir[1:])
-			}
+		s.Dir = absPath(r.Dir, base)
+	}
+	if r.PIDFile != "" {
+		// Relative to where the service runs: launchers write their pid file
+		// relative to their own working directory.
+		pbase := base
+		if s.Dir != "" {
+			pbase = s.Dir
 		}
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(base, dir)
-		}
-		s.Dir = dir
+		s.PIDFile = absPath(r.PIDFile, pbase)
 	}
 	envKeys := make([]string, 0, len(r.Env))
 	for k := range r.Env {
@@ -483,6 +528,9 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 		s.Lifetime = LifetimeTree
 	default:
 		p.errAt(key("lifetime"), "unknown lifetime %q (want leader or tree)", r.Lifetime)
+	}
+	if s.PIDFile != "" && s.Lifetime == LifetimeTree {
+		p.errAt(key("pidfile"), "pidfile names the main process; remove lifetime = \"tree\" (the instance ends when the pid in the file dies)")
 	}
 	switch r.Stdin {
 	case "", "null":
@@ -566,7 +614,12 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 
 	s.Stop = Stop{Hook: pr.hook, Signal: syscall.SIGTERM, Grace: 10 * time.Second}
 	if r.Stop != nil {
-		if r.Stop.Hook != "" {
+		switch r.Stop.Hook {
+		case "":
+		case "none":
+			// A preset's hook may not suit a build of the server.
+			s.Stop.Hook = nil
+		default:
 			h, err := parseHook(r.Stop.Hook)
 			if err != nil {
 				p.errAt(key("stop", "hook"), "%v", err)
@@ -583,6 +636,19 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 		s.Stop.Grace = p.duration(key("stop", "grace"), r.Stop.Grace, s.Stop.Grace)
 	}
 	return s
+}
+
+// absPath expands a leading ~/ and makes p absolute against base.
+func absPath(p, base string) string {
+	if strings.HasPrefix(p, "~/") || p == "~" {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[1:])
+		}
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(base, p)
+	}
+	return p
 }
 
 func (p *parser) limits(key []string, r rawLimits) Limits {
@@ -746,7 +812,7 @@ func parseHook(s string) (*Hook, error) {
 	}
 	pu, err := url.Parse(u)
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-		return nil, fmt.Errorf("%q is not \"METHOD http://host/path\"", s)
+		return nil, fmt.Errorf("%q is not \"METHOD http://host/path\" (or \"none\" for no hook)", s)
 	}
 	return &Hook{Method: method, URL: u}, nil
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,6 +93,9 @@ func TestErrorsCarryPositions(t *testing.T) {
 		{"both command and shell", "[services.a]\ncommand = [\"x\"]\nshell = \"x\"\n", `c.toml:3:1: services.a.shell: give either`},
 		{"bad preset", "[services.a]\ncommand = [\"x\"]\npreset = \"auto1111\"\n", `unknown preset "auto1111"`},
 		{"type mismatch", "[services.a]\ncommand = \"x\"\n", `c.toml:2:1: services.a.command: incompatible types`},
+		{"pidfile with tree", "[services.a]\ncommand = [\"x\"]\nlifetime = \"tree\"\npidfile = \"a.pid\"\n", `c.toml:4:1: services.a.pidfile: pidfile names the main process; remove lifetime = "tree" (the instance ends when the pid in the file dies)`},
+		{"pidfile before tree", "[services.a]\npidfile = \"a.pid\"\ncommand = [\"x\"]\nlifetime = \"tree\"\n", `c.toml:2:1: services.a.pidfile: pidfile names`},
+		{"bad hook", "[services.a]\ncommand = [\"x\"]\nstop = { hook = \"off\" }\n", `c.toml:3:10: services.a.stop.hook: "off" is not "METHOD http://host/path" (or "none" for no hook)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := Parse("c.toml", tc.src)
@@ -176,5 +181,78 @@ func TestLimits(t *testing.T) {
 		if got, err := ParseSize(in); err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
+	}
+}
+
+func TestPIDFile(t *testing.T) {
+	abs := filepath.Join(t.TempDir(), "x.pid")
+	home, _ := os.UserHomeDir()
+	for _, tc := range []struct {
+		name, keys, want string
+	}{
+		{"relative to dir", "dir = \"sd\"\npidfile = \"run/nginx.pid\"\n", filepath.Join("/etc/corral", "sd", "run", "nginx.pid")},
+		{"relative to an absolute dir", "dir = '" + filepath.Dir(abs) + "'\npidfile = \"run/nginx.pid\"\n", filepath.Join(filepath.Dir(abs), "run", "nginx.pid")},
+		{"relative to the config", "pidfile = \"run/nginx.pid\"\n", filepath.Join("/etc/corral", "run", "nginx.pid")},
+		{"absolute", "dir = \"sd\"\npidfile = '" + abs + "'\n", abs},
+		{"home", "dir = \"sd\"\npidfile = \"~/n.pid\"\n", filepath.Join(home, "n.pid")},
+		{"empty is unset", "pidfile = \"\"\nlifetime = \"tree\"\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse("/etc/corral/corral.toml", "[services.a]\ncommand = [\"x\"]\n"+tc.keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Services["a"].PIDFile; got != tc.want {
+				t.Fatalf("PIDFile %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A preset's stop hook applies only when the instance really has the flag
+// that makes the server answer it.
+func TestHookFor(t *testing.T) {
+	for _, tc := range []struct {
+		name, keys, profile string
+		want                bool
+	}{
+		{"flag in command", "command = [\"bash\", \"webui.sh\", \"--api-server-stop\"]\n", "", true},
+		{"no flag", "command = [\"bash\", \"webui.sh\", \"--api\"]\n", "", false},
+		{"flag with a value is another word", "command = [\"bash\", \"webui.sh\", \"--api-server-stop=1\"]\n", "", false},
+		{"flag in COMMANDLINE_ARGS", "command = [\"bash\", \"webui.sh\"]\nenv = { COMMANDLINE_ARGS = \"--api --api-server-stop\" }\n", "", true},
+		{"other flag in COMMANDLINE_ARGS", "command = [\"bash\", \"webui.sh\"]\nenv = { COMMANDLINE_ARGS = \"--api --api-server-stopped\", OTHER = \"--api-server-stop\" }\n", "", false},
+		{"flag from a profile", "command = [\"bash\", \"webui.sh\"]\nprofiles = { p = [\"--api-server-stop\"] }\n", "p", true},
+		{"profile not used", "command = [\"bash\", \"webui.sh\"]\nprofiles = { p = [\"--api-server-stop\"] }\n", "", false},
+		{"flag from a profile of a shell service", "shell = \"bash webui.sh --api\"\nprofiles = { p = [\"--api-server-stop\"] }\n", "p", true},
+		{"flag in shell line", "shell = \"bash webui.sh --api-server-stop\"\n", "", true},
+		{"flag quoted in shell line", "shell = \"bash webui.sh '--api-server-stop' --api\"\n", "", true},
+		{"flag not a word of shell line", "shell = \"bash webui.sh --api-server-stopx\"\n", "", false},
+		{"user hook always", "command = [\"bash\", \"webui.sh\"]\nstop = { hook = \"POST http://127.0.0.1:7860/quit\" }\n", "", true},
+		{"hook none", "command = [\"bash\", \"webui.sh\", \"--api-server-stop\"]\nstop = { hook = \"none\" }\n", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse("c.toml", "[services.w]\npreset = \"a1111\"\n"+tc.keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := f.Services["w"]
+			argv, err := s.CommandFor(tc.profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.HookFor(argv); (got != nil) != tc.want {
+				t.Fatalf("HookFor(%q) = %+v, want a hook: %v", argv, got, tc.want)
+			}
+		})
+	}
+	f, err := Parse("c.toml", "[services.w]\npreset = \"forge\"\ncommand = [\"x\"]\nstop = { hook = \"none\", grace = \"3s\" }\n[services.u]\ncommand = [\"x\"]\nstop = { hook = \"http://127.0.0.1:1/stop\" }\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := f.Services["w"]; w.Stop.Hook != nil || w.Stop.Grace != 3*time.Second {
+		t.Errorf("hook = \"none\" kept %+v", w.Stop)
+	}
+	if h := f.Services["u"].HookFor([]string{"x"}); h == nil || h.Method != "POST" || h.RequiresArg != "" {
+		t.Errorf("user hook %+v", h)
 	}
 }

@@ -20,7 +20,8 @@ func preset(name string, port int) (presetSpec, error) {
 	case "a1111", "forge":
 		// Stable Diffusion WebUI (AUTOMATIC1111) and Forge: the API answers
 		// once models are loaded, and the server prints its URL; both must
-		// hold. It has an endpoint that stops it cleanly.
+		// hold. It has an endpoint that stops it cleanly, but only when
+		// started with --api-server-stop (see Service.HookFor).
 		if port == 0 {
 			port = 7860
 		}
@@ -32,7 +33,7 @@ func preset(name string, port int) (presetSpec, error) {
 				Timeout:  10 * time.Minute, // first start downloads and loads models
 				Interval: 500 * time.Millisecond,
 			},
-			hook: &Hook{Method: "POST", URL: base + "/sdapi/v1/server-stop"},
+			hook: &Hook{Method: "POST", URL: base + "/sdapi/v1/server-stop", RequiresArg: "--api-server-stop"},
 		}, nil
 	case "comfyui":
 		if port == 0 {
