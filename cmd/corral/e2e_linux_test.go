@@ -392,7 +392,7 @@ func TestE2EUnhealthyServiceIsReplaced(t *testing.T) {
 	var fails, stoppedAt, spawnedAt uint64
 	e.client().Events(context.Background(), 0, false, func(ev client.Event) error {
 		switch {
-		case ev.Kind == "health" && ev.Instance == first.Instance && strings.Contains(ev.Message, "health check failed"):
+		case ev.Kind == "health" && ev.Instance == first.Instance && strings.Contains(ev.Message, "liveness probe failed"):
 			fails++
 		case ev.Kind == "stopped" && ev.Instance == first.Instance:
 			stoppedAt = ev.Seq
@@ -463,7 +463,7 @@ restart = { policy = "on-failure", backoff = "20ms" }
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		s = e.inspect("launched")
-		if s.State == "ready" && s.MemberCount == 1 && s.LastExit == nil {
+		if s.State == "ready" && s.MemberCount == 1 && s.LastExit == nil && s.PID != s.Leader {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -471,11 +471,15 @@ restart = { policy = "on-failure", backoff = "20ms" }
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The launcher (the leader) is gone; the server it started is the tree.
-	if alive, _ := testproc.Alive(s.PID); alive {
-		t.Fatalf("the launcher %d should have exited", s.PID)
+	// The launcher (the leader) is gone; the server it started is the tree,
+	// and status names it as the main process.
+	if alive, _ := testproc.Alive(s.Leader); alive {
+		t.Fatalf("the launcher %d should have exited", s.Leader)
 	}
 	server := s.Members[0].PID
+	if s.PID != server || s.MainFrom == "" {
+		t.Fatalf("status names pid %d (%q) as the main process, want the server %d", s.PID, s.MainFrom, server)
+	}
 	syscall.Kill(server, syscall.SIGKILL)
 	first := s.Instance
 	for {
@@ -490,6 +494,11 @@ restart = { policy = "on-failure", backoff = "20ms" }
 	}
 	if s.Restarts != 1 {
 		t.Fatalf("restarts %d, want 1", s.Restarts)
+	}
+	// The server was killed: not "code 0" (the launcher's), not a made-up
+	// status either.
+	if s.LastExit == nil || s.LastExit.Code != -1 || !strings.Contains(s.LastExit.Description, "whole tree ended") {
+		t.Fatalf("last exit %+v", s.LastExit)
 	}
 }
 

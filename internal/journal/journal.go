@@ -20,14 +20,16 @@ const (
 	State    Kind = "state"
 	Refused  Kind = "refused" // a start refused (port held, bad profile, ...)
 	Daemon   Kind = "daemon"
-	Signal   Kind = "signal"  // the stop signal went to the members of a tree
-	Kill     Kind = "kill"    // members still alive after the grace period were killed
-	Runaway  Kind = "runaway" // a limit was breached; figures and action in the fields
-	Leak     Kind = "leak"    // a process of ours outside any live container (the alarm)
-	Bundle   Kind = "bundle"  // a diagnostic bundle was written
-	Reaped   Kind = "reap"    // leftovers of an earlier run were stopped
-	Reused   Kind = "reused"  // a journaled pid now belongs to another process; skipped
-	Torn     Kind = "torn"    // damaged journal lines were skipped
+	Signal   Kind = "signal"    // the stop signal went to the members of a tree
+	Kill     Kind = "kill"      // members still alive after the grace period were killed
+	Runaway  Kind = "runaway"   // a limit was breached; figures and action in the fields
+	Leak     Kind = "leak"      // a process of ours outside any live container (the alarm)
+	Bundle   Kind = "bundle"    // a diagnostic bundle was written
+	Reaped   Kind = "reap"      // leftovers of an earlier run were stopped
+	Reused   Kind = "reused"    // a journaled pid now belongs to another process; skipped
+	Torn     Kind = "torn"      // damaged journal lines were skipped
+	NotReady Kind = "not-ready" // the readiness probe gave up (its target and last error)
+	Main     Kind = "main"      // the main process of an instance is known (pidfile, launcher's successor)
 )
 
 // Event is one entry.

@@ -206,7 +206,7 @@ func TestUnhealthyServiceIsReplaced(t *testing.T) {
 	}
 	var fails int
 	for _, e := range h.bus.Recent(0) {
-		if e.Kind == journal.Health && e.Instance == first.Instance && strings.Contains(e.Message, "health check failed") {
+		if e.Kind == journal.Health && e.Instance == first.Instance && strings.Contains(e.Message, "liveness probe failed") {
 			fails++
 		}
 	}

@@ -165,7 +165,19 @@ func (s *Supervisor) ensureDeps(ctx context.Context, cfg *config.Service, seen m
 // Ensure makes name ready (and everything it starts after), starting what
 // is needed; it returns at once for a ready service.
 func (s *Supervisor) Ensure(ctx context.Context, name string) (service.Status, error) {
-	return s.ensure(ctx, name, map[string]bool{name: true})
+	return s.EnsureWith(ctx, name, service.StartOptions{})
+}
+
+// EnsureWith is Ensure with a profile (dependencies are ensured without).
+func (s *Supervisor) EnsureWith(ctx context.Context, name string, o service.StartOptions) (service.Status, error) {
+	svc, cfg, err := s.get(name)
+	if err != nil {
+		return service.Status{}, err
+	}
+	if err := s.ensureDeps(ctx, cfg, map[string]bool{name: true}); err != nil {
+		return service.Status{}, err
+	}
+	return svc.EnsureWith(ctx, o)
 }
 
 func (s *Supervisor) ensure(ctx context.Context, name string, seen map[string]bool) (service.Status, error) {
@@ -181,6 +193,11 @@ func (s *Supervisor) ensure(ctx context.Context, name string, seen map[string]bo
 
 // Start starts name (after its dependencies are ready).
 func (s *Supervisor) Start(ctx context.Context, name, profile string, wait bool) (service.Status, error) {
+	return s.StartWith(ctx, name, service.StartOptions{Profile: profile, Wait: wait})
+}
+
+// StartWith is Start with every option.
+func (s *Supervisor) StartWith(ctx context.Context, name string, o service.StartOptions) (service.Status, error) {
 	svc, cfg, err := s.get(name)
 	if err != nil {
 		return service.Status{}, err
@@ -188,7 +205,7 @@ func (s *Supervisor) Start(ctx context.Context, name, profile string, wait bool)
 	if err := s.ensureDeps(ctx, cfg, map[string]bool{name: true}); err != nil {
 		return service.Status{}, err
 	}
-	return svc.Start(ctx, profile, wait)
+	return svc.StartWith(ctx, o)
 }
 
 // Restart stops name completely, then starts it.

@@ -198,7 +198,7 @@ func (w *watcher) act(ctx context.Context, svc *service.Service, name, inst stri
 		}})
 	// Evidence first, while the tree is still there (and frozen).
 	w.s.Bundle("runaway-"+name, false, "")
-	svc.OnLimit(ctx, action, reason)
+	svc.OnLimit(ctx, inst, action, reason)
 }
 
 // global checks the sum over all services against the daemon-wide limits;

@@ -1,0 +1,78 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/probe"
+	"github.com/corral-sh/corral/internal/procinfo"
+)
+
+// externalProbe bounds the check of a server corral did not start; a
+// healthy local server answers in milliseconds.
+const externalProbe = 500 * time.Millisecond
+
+// preflight checks the ports the service's probes name, outside the loop.
+// A port held by a process corral does not own is never touched: if that
+// server answers the ready probe it is adopted as external, otherwise the
+// start is refused with the holder's pid and command line.
+func (l *loop) preflight(cfg *config.Service, gen int) event {
+	d := l.s.deps
+	refuse := func(code Code, err error) event { return event{kind: EvRefused, gen: gen, code: code, err: err} }
+	for _, port := range cfg.Ports() {
+		pids, listening, perr := procinfo.PortHolders(port)
+		// A listening socket that no process holds is one whose owner just
+		// exited: the kernel finishes closing it a moment after the fd
+		// table is gone (right after our previous instance's stop, say).
+		for wait := time.Millisecond; perr == nil && listening && len(pids) == 0 && wait < time.Second; wait *= 2 {
+			sleep(context.Background(), d.Clock, wait)
+			pids, listening, perr = procinfo.PortHolders(port)
+		}
+		if perr != nil && !errors.Is(perr, errors.ErrUnsupported) {
+			return refuse(CodeSpawnFailed, fmt.Errorf("checking port %d: %w", port, perr))
+		}
+		if !listening {
+			continue
+		}
+		var desc []string
+		reclaimed := false
+		for _, pid := range pids {
+			if owner := d.OwnerOf(pid); owner != "" {
+				return refuse(CodePortInUse, fmt.Errorf("port %d is held by pid %d of service %s", port, pid, owner))
+			}
+			if d.Reclaim != nil && d.Reclaim(pid) {
+				reclaimed = true
+				continue
+			}
+			desc = append(desc, describePID(pid))
+		}
+		if reclaimed {
+			if pids, listening, _ = procinfo.PortHolders(port); !listening {
+				continue // an earlier run's leftover held it; it is gone now
+			}
+			desc = desc[:0]
+			for _, pid := range pids {
+				desc = append(desc, describePID(pid))
+			}
+		}
+		if len(desc) == 0 {
+			desc = append(desc, "a process corral cannot inspect (another user's?)")
+		}
+		if r := cfg.Ready; r.HTTP != "" || r.TCP != "" || len(r.Exec) > 0 {
+			if probe.Check(context.Background(), r, externalProbe, probe.Options{Containment: d.Containment}) == nil {
+				return event{kind: EvFoundExt, gen: gen, external: pids}
+			}
+		}
+		return refuse(CodePortInUse, fmt.Errorf("port %d is held by %s, which corral did not start and will not stop; stop it or change the service's port", port, strings.Join(desc, ", ")))
+	}
+	return event{kind: EvChecked, gen: gen}
+}
+
+func describePID(pid int) string {
+	argv, _ := procinfo.Cmdline(pid)
+	return fmt.Sprintf("pid %d (%s)", pid, strings.Join(argv, " "))
+}
