@@ -23,6 +23,29 @@ func init() {
 	Register("webui", webui)
 	Register("worker", worker)
 	Register("daemonize", daemonize)
+	Register("forking", func(args []string) {
+		// forking PIDFILE: a classic forking daemon (nginx, redis
+		// --daemonize): the launcher starts a detached master, which writes
+		// its pid to PIDFILE and starts a worker; the launcher exits 0.
+		c := child("pidfiled", args...)
+		detach(c)
+		if err := startReady(c); err != nil {
+			fmt.Fprintln(os.Stderr, "forking:", err)
+			os.Exit(1)
+		}
+	})
+	Register("pidfiled", func(args []string) {
+		if err := startReady(child("worker")); err != nil {
+			fmt.Fprintln(os.Stderr, "pidfiled:", err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(args[0], []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "pidfiled:", err)
+			os.Exit(1)
+		}
+		ready()
+		block()
+	})
 	Register("daemon", func([]string) { ready(); block() })
 	Register("respawner", respawner)
 	Register("tree", func(args []string) {
