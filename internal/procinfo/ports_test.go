@@ -28,3 +28,41 @@ func TestPortHolders(t *testing.T) {
 		t.Fatalf("port %d still listening after close", port)
 	}
 }
+
+// BenchmarkPortHolders: the preflight's lookup of a free port, on the path
+// of every start and restart.
+func BenchmarkPortHolders(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	for i := 0; i < b.N; i++ {
+		if _, listening, err := PortHolders(port); listening || err != nil {
+			if errors.Is(err, errors.ErrUnsupported) {
+				b.Skip("no port owner lookup on this platform")
+			}
+			b.Fatal(listening, err)
+		}
+	}
+}
+
+func TestPortHoldersIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	pids, listening, err := PortHolders(port)
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip("no port owner lookup on this platform")
+	}
+	if underWine() {
+		t.Skip("wine does not report socket owners")
+	}
+	if err != nil || !listening || !slices.Contains(pids, os.Getpid()) {
+		t.Fatalf("PortHolders(%d) on [::1] = %v, %v, %v", port, pids, listening, err)
+	}
+}
