@@ -133,29 +133,40 @@ func Exec(ctx context.Context, argv []string, o Options) error {
 // WaitReady returns nil once every check of p passes and, if p.Log is set, a
 // line of output after sequence number since matched it. It gives up after
 // p.Timeout with the last failure.
+//
+// The checks run at once, then every p.Interval, and also right after the
+// program prints a line (at most every recheckGap): servers say "listening
+// on …" the moment they accept, so a restart is seen ready within
+// milliseconds instead of up to an interval later.
+// recheckGap bounds the checks that output lines trigger.
+const recheckGap = 10 * time.Millisecond
+
 func WaitReady(ctx context.Context, p config.Probe, sink *logs.Sink, since uint64, o Options) error {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	logOK := p.Log == nil
+	checks := !p.IsZero() && (p.HTTP != "" || p.TCP != "" || len(p.Exec) > 0)
 	var lines <-chan logs.Line
-	if !logOK {
+	if !logOK || checks {
 		past, ch, unsub := sink.Subscribe(-1)
 		defer unsub()
 		for _, l := range past {
-			if l.Seq > since && p.Log.MatchString(l.Text) {
+			if l.Seq > since && p.Log != nil && p.Log.MatchString(l.Text) {
 				logOK = true
 			}
 		}
 		lines = ch
 	}
-	checks := !p.IsZero() && (p.HTTP != "" || p.TCP != "" || len(p.Exec) > 0)
 	var last error
 	tick := time.NewTicker(p.Interval)
 	defer tick.Stop()
-	due := true // checks run at once and then on each tick, not on every log line
+	due := true
+	var lastCheck time.Time
+	var soon <-chan time.Time // a recheck a line asked for inside the gap
 	for {
 		if checks && due {
 			due = false
+			lastCheck = time.Now()
 			attempt := max(p.Interval, time.Second)
 			err := Check(ctx, p, attempt, o)
 			switch {
@@ -172,10 +183,19 @@ func WaitReady(ctx context.Context, p config.Probe, sink *logs.Sink, since uint6
 		}
 		select {
 		case l := <-lines:
-			if l.Seq > since && p.Log.MatchString(l.Text) {
-				logOK = true
-				lines = nil
+			if l.Seq <= since {
+				break
 			}
+			if p.Log != nil && !logOK && p.Log.MatchString(l.Text) {
+				logOK = true
+			}
+			if gap := time.Since(lastCheck); checks && gap >= recheckGap {
+				due = true
+			} else if checks && soon == nil {
+				soon = time.After(recheckGap - gap)
+			}
+		case <-soon:
+			soon, due = nil, true
 		case <-tick.C:
 			due = true
 		case <-ctx.Done():
