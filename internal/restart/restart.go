@@ -36,7 +36,8 @@ type Policy struct {
 	// Decide) double it; MaxBackoff caps the doubled delay.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
-	// Jitter spreads each delay by up to ±Jitter of itself (0.2 = ±20%),
+	// Jitter shortens each delay by up to Jitter of itself (0.2: by up to
+	// 20%), never lengthens it: the delay is a ceiling a user can count on,
 	// so that services failing together do not restart in lockstep.
 	Jitter float64
 	// Burst starts within Window move the service to failed instead of
@@ -187,7 +188,8 @@ type Decision struct {
 //     with n = h.Consecutive after counting, the delay is Backoff·2^(n-1),
 //     capped at MaxBackoff. A clean exit that restarts (policy always)
 //     waits Backoff and is not counted.
-//   - Jitter spreads the delay by ±Jitter of itself; it is never negative.
+//   - Jitter shortens the delay by up to Jitter of itself (never below 0,
+//     never above the computed delay).
 //   - The start limit: when Burst automatic starts lie within Window before
 //     exit.At, the action is Fail with RearmAt, whatever the backoff.
 //   - Reason is exit.Cause when set, else a description of the exit status.
@@ -238,8 +240,8 @@ func (p Policy) RearmAt(h History) time.Time {
 	return oldest.Add(p.Window)
 }
 
-// delay is Backoff·2^(n-1) capped at MaxBackoff, spread by ±Jitter and never
-// negative. A restart after a clean exit (n == 0) waits Backoff too.
+// delay is Backoff·2^(n-1) capped at MaxBackoff, shortened by up to Jitter
+// of itself and never negative. A restart after a clean exit (n == 0) waits Backoff too.
 func (p Policy) delay(n int, jitter func() float64) time.Duration {
 	d := p.Backoff
 	for i := 1; i < n && d > 0 && d < p.MaxBackoff; i++ {
@@ -253,8 +255,7 @@ func (p Policy) delay(n int, jitter func() float64) time.Duration {
 		d = p.MaxBackoff
 	}
 	if p.Jitter > 0 && jitter != nil && d > 0 {
-		spread := float64(d) * p.Jitter
-		d += time.Duration(spread * (2*jitter() - 1))
+		d -= time.Duration(float64(d) * min(p.Jitter, 1) * jitter())
 	}
 	return max(d, 0)
 }

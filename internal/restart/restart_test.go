@@ -8,7 +8,7 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-func noJitter() float64 { return 0.5 } // 2*0.5-1 = 0: no spread
+func noJitter() float64 { return 0 } // no shortening
 
 const ms = time.Millisecond
 
@@ -223,9 +223,10 @@ func TestJitterStaysWithinBounds(t *testing.T) {
 	p.Jitter = 0.2
 	for _, j := range []float64{0, 0.25, 0.5, 0.999} {
 		_, d := p.Decide(History{Consecutive: 2}, Exit{At: t0, Code: 1}, func() float64 { return j })
-		// Consecutive becomes 3: base 4s, ±20%.
-		if d.Delay < 3200*ms || d.Delay > 4800*ms {
-			t.Errorf("jitter %v gave %v, outside 4s±20%%", j, d.Delay)
+		// Consecutive becomes 3: base 4s, shortened by up to 20%, never
+		// longer than the delay the policy promises.
+		if d.Delay < 3200*ms || d.Delay > 4000*ms {
+			t.Errorf("jitter %v gave %v, outside [3.2s, 4s]", j, d.Delay)
 		}
 	}
 }
