@@ -497,6 +497,9 @@ func emptyDecide(m *machine, e event) {
 	m.next = pending{profile: inst.profile}
 	switch d.Action {
 	case restart.Restart:
+		// The delay counts from the end of the instance: the stop of its
+		// remains already took part of it.
+		d.Delay = max(0, d.Delay-e.at.Sub(m.since))
 		m.emit(journal.Restart, fmt.Sprintf("restarting in %v: %s", d.Delay.Round(time.Millisecond), d.Reason), nil)
 		m.to(Backoff, e.at, e.kind, fmt.Sprintf("restarting in %v after: %s", d.Delay.Round(time.Millisecond), d.Reason))
 		m.cause = m.err(end.code, "%s", end.msg)

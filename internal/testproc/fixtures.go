@@ -23,6 +23,20 @@ func init() {
 	Register("webui", webui)
 	Register("worker", worker)
 	Register("daemonize", daemonize)
+	Register("lateserver", func(args []string) {
+		// lateserver ADDR DELAY: a server that needs DELAY after the
+		// process started to load, then listens on ADDR and says so, as
+		// WebUI and most servers do (nothing answers before).
+		d, _ := time.ParseDuration(args[1])
+		time.Sleep(time.Until(processStart.Add(d)))
+		ln, err := net.Listen("tcp", args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lateserver:", err)
+			os.Exit(1)
+		}
+		fmt.Println("listening on http://" + ln.Addr().String())
+		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, `{"ok":true}`) }))
+	})
 	Register("forking", func(args []string) {
 		// forking PIDFILE: a classic forking daemon (nginx, redis
 		// --daemonize): the launcher starts a detached master, which writes
@@ -83,6 +97,9 @@ func init() {
 		os.Exit(code)
 	})
 }
+
+// processStart is as close to the exec as Go code gets.
+var processStart = time.Now()
 
 // WebUISize is the number of processes the default webui fixture runs,
 // counting neither a shell wrapper nor the TERM-ignorer: the leader, four
