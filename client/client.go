@@ -107,9 +107,43 @@ func (c *Client) action(ctx context.Context, name, verb string, q url.Values) (S
 	return s, c.do(ctx, "POST", "/v1/services/"+url.PathEscape(name)+"/"+verb, q, &s)
 }
 
+// StartOptions qualify a start or an ensure.
+type StartOptions struct {
+	// Profile is a named argument set from the service's profiles; ""
+	// accepts the running instance's, or starts the plain command.
+	Profile string
+	// Wait makes a start return once the service is ready, not once it
+	// runs. An ensure always waits.
+	Wait bool
+	// RestartIfDifferent restarts a running instance of another profile
+	// instead of failing with CodeProfileMismatch.
+	RestartIfDifferent bool
+	// Timeout bounds the wait in the daemon, which then answers
+	// CodeTimeout saying what the service was waiting for. 0: no bound
+	// but ctx's. Give ctx a little longer than Timeout to read that answer.
+	Timeout time.Duration
+}
+
+func (o StartOptions) query() url.Values {
+	q := actionQuery(o.Profile, o.Wait)
+	if o.RestartIfDifferent {
+		q.Set("restart_if_different", "1")
+	}
+	if o.Timeout > 0 {
+		q.Set("timeout", o.Timeout.String())
+	}
+	return q
+}
+
 // Start starts a service; wait makes it return once ready.
 func (c *Client) Start(ctx context.Context, name, profile string, wait bool) (Service, error) {
-	return c.action(ctx, name, "start", actionQuery(profile, wait))
+	return c.StartWith(ctx, name, StartOptions{Profile: profile, Wait: wait})
+}
+
+// StartWith starts a service with every option. A service that runs is
+// left as it is, unless o asks for another profile.
+func (c *Client) StartWith(ctx context.Context, name string, o StartOptions) (Service, error) {
+	return c.action(ctx, name, "start", o.query())
 }
 
 // Restart stops a service completely, then starts it.
@@ -123,13 +157,16 @@ func (c *Client) Stop(ctx context.Context, name string) (Service, error) {
 }
 
 // Ensure makes a service ready, starting it if needed, and is idempotent:
-// concurrent calls lead to one instance. timeout 0 uses the daemon's default.
+// concurrent calls lead to one instance. timeout bounds the wait in the
+// daemon (StartOptions.Timeout); 0: only ctx bounds it.
 func (c *Client) Ensure(ctx context.Context, name string, timeout time.Duration) (Service, error) {
-	q := url.Values{}
-	if timeout > 0 {
-		q.Set("timeout", timeout.String())
-	}
-	return c.action(ctx, name, "ensure", q)
+	return c.EnsureWith(ctx, name, StartOptions{Timeout: timeout})
+}
+
+// EnsureWith is Ensure with every option (Wait is implied).
+func (c *Client) EnsureWith(ctx context.Context, name string, o StartOptions) (Service, error) {
+	o.Wait = false // implied; not part of the route
+	return c.action(ctx, name, "ensure", o.query())
 }
 
 func actionQuery(profile string, wait bool) url.Values {

@@ -130,6 +130,12 @@ type ShutdownResult struct {
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Message string `json:"error"`
+	// Code is the machine-readable kind of the failure (the Code*
+	// constants); empty when the answer was not the daemon's JSON.
+	Code string `json:"code"`
+	// Service is the service the error is about: the one asked for, or
+	// the dependency that failed; empty for errors about no service.
+	Service string `json:"service"`
 	Status  int    `json:"-"`
 }
 

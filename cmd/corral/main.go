@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -59,16 +60,46 @@ func run(args []string) int {
 		return exitOK
 	}
 	fmt.Fprintln(os.Stderr, "corral:", err)
+	return exitCode(err)
+}
+
+// exitCode maps an error to the exit code. The daemon's error codes fall in
+// the same classes as the CLI's own errors: a stop that could not empty a
+// tree left processes (3); an unknown service, profile or value is a usage
+// error (2); every other failure of a service, a timeout included, whether
+// the daemon's or the CLI's own deadline, is 1 (a bad file given to reload
+// too, as to the daemon). When several services failed (up), the first
+// class in this order wins: 3, 2, 4, 1.
+func exitCode(err error) int {
 	switch {
-	case errors.Is(err, demo.ErrLeft) || errors.Is(err, proctree.ErrNotEmpty) || errors.Is(err, errLeft):
+	case errors.Is(err, demo.ErrLeft) || errors.Is(err, proctree.ErrNotEmpty) || errors.Is(err, errLeft) ||
+		hasCode(err, client.CodeStopIncomplete):
 		return exitLeft
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errUsage) || hasCode(err, client.CodeUnknownService, client.CodeBadRequest):
 		return exitUsage
 	case errors.Is(err, client.ErrNoDaemon):
 		return exitNoDaemon
 	default:
 		return exitFailure
 	}
+}
+
+// hasCode reports whether any daemon error in err's tree has one of codes.
+func hasCode(err error, codes ...string) bool {
+	if e, ok := err.(*client.Error); ok && slices.Contains(codes, e.Code) {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if hasCode(e, codes...) {
+				return true
+			}
+		}
+	case interface{ Unwrap() error }:
+		return hasCode(u.Unwrap(), codes...)
+	}
+	return false
 }
 
 // globals are the flags every command shares.

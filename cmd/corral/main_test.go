@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"testing"
 
+	"github.com/corral-sh/corral/client"
 	"github.com/corral-sh/corral/internal/testproc"
 )
 
@@ -34,6 +38,33 @@ func TestExitCodes(t *testing.T) {
 	} {
 		if got := run(tc.args); got != tc.want {
 			t.Errorf("corral %v exited %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}
+
+// The daemon's error codes map to the same exit codes as the CLI's own
+// errors, through the wrapping the commands add.
+func TestExitCodesOfDaemonErrors(t *testing.T) {
+	daemonErr := func(code string) error { return &client.Error{Message: "m", Code: code, Status: 400} }
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("start a: %w", daemonErr(client.CodeUnknownService)), exitUsage},
+		{fmt.Errorf("restart a: %w", daemonErr(client.CodeBadRequest)), exitUsage},
+		{fmt.Errorf("stop a: %w", daemonErr(client.CodeStopIncomplete)), exitLeft},
+		{daemonErr(client.CodeNotReady), exitFailure},
+		{daemonErr(client.CodeTimeout), exitFailure},
+		{daemonErr(client.CodeBadConfig), exitFailure},
+		{fmt.Errorf("client: POST /v1/services/a/ensure: %w", context.DeadlineExceeded), exitFailure},
+		{fmt.Errorf("%w on /x", client.ErrNoDaemon), exitNoDaemon},
+		// up: several services; the most serious class wins.
+		{serviceErrors{{"a", daemonErr(client.CodeNotReady)}, {"b", daemonErr(client.CodeUnknownService)}}, exitUsage},
+		{serviceErrors{{"a", daemonErr(client.CodeBadRequest)}, {"b", daemonErr(client.CodeStopIncomplete)}}, exitLeft},
+		{errors.New("other"), exitFailure},
+	} {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("%v exits %d, want %d", tc.err, got, tc.want)
 		}
 	}
 }

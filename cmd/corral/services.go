@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -41,16 +42,17 @@ func loadConfigNames(path string) (map[string]bool, error) {
 func ensureAll(ctx context.Context, w io.Writer, cl *client.Client, names []string, timeout time.Duration) error {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var errs []string
+	var errs serviceErrors
+	o := client.StartOptions{Timeout: daemonTimeout(ctx, timeout)}
 	for _, n := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := cl.Ensure(ctx, n, timeout)
+			s, err := cl.EnsureWith(ctx, n, o)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", n, err))
+				errs = append(errs, serviceError{n, err})
 				return
 			}
 			fmt.Fprintf(w, "%s: %s%s\n", n, s.State, describeInstance(s))
@@ -58,9 +60,59 @@ func ensureAll(ctx context.Context, w io.Writer, cl *client.Client, names []stri
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
+		sort.Slice(errs, func(i, j int) bool { return errs[i].name < errs[j].name })
+		return errs
 	}
 	return nil
+}
+
+// daemonTimeout is the bound to hand the daemon for a wait within ctx: at
+// most timeout, and short enough that the daemon's answer (which says what
+// the service was waiting for) arrives before ctx ends.
+func daemonTimeout(ctx context.Context, timeout time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		left -= min(time.Second, left/10)
+		if left < timeout {
+			timeout = max(left, time.Millisecond)
+		}
+	}
+	return timeout
+}
+
+// serviceError is a failure of one service among several; it keeps the
+// daemon's error (its code decides the exit code).
+type serviceError struct {
+	name string
+	err  error
+}
+
+func (e serviceError) Error() string {
+	// The daemon's messages mostly name the service already.
+	if msg := e.err.Error(); strings.HasPrefix(msg, "service "+e.name+": ") {
+		return msg
+	}
+	return e.name + ": " + e.err.Error()
+}
+
+func (e serviceError) Unwrap() error { return e.err }
+
+type serviceErrors []serviceError
+
+func (es serviceErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (es serviceErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
 }
 
 func describeInstance(s client.Service) string {
@@ -77,14 +129,18 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON instead of text")
 
 	var ensureTimeout time.Duration
+	var ensureOpts client.StartOptions
 	ensure := &cobra.Command{
 		Use:   "ensure SERVICE",
 		Short: "Make a service ready: start it if needed, wait for readiness; concurrent calls coalesce",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The daemon gives up first and says what it waited for.
 			ctx, cancel := context.WithTimeout(cmd.Context(), ensureTimeout+5*time.Second)
 			defer cancel()
-			s, err := g.client().Ensure(ctx, args[0], ensureTimeout)
+			o := ensureOpts
+			o.Timeout = ensureTimeout
+			s, err := g.client().EnsureWith(ctx, args[0], o)
 			if err != nil {
 				return err
 			}
@@ -96,10 +152,12 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 		},
 	}
 	ensure.Flags().DurationVar(&ensureTimeout, "timeout", 5*time.Minute, "give up after this long")
+	ensure.Flags().StringVar(&ensureOpts.Profile, "profile", "", "named argument set from the service's profiles")
+	ensure.Flags().BoolVar(&ensureOpts.RestartIfDifferent, "restart-if-different", false, "restart a running instance of another profile instead of failing")
 	root.AddCommand(ensure)
 
 	for _, verb := range []string{"start", "restart"} {
-		var wait bool
+		var wait, restartIfDifferent bool
 		var profile string
 		c := &cobra.Command{
 			Use:   verb + " SERVICE...",
@@ -111,7 +169,7 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 					var s client.Service
 					var err error
 					if verb == "start" {
-						s, err = cl.Start(cmd.Context(), n, profile, wait)
+						s, err = cl.StartWith(cmd.Context(), n, client.StartOptions{Profile: profile, Wait: wait, RestartIfDifferent: restartIfDifferent})
 					} else {
 						s, err = cl.Restart(cmd.Context(), n, profile, wait)
 					}
@@ -129,6 +187,9 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 		}
 		c.Flags().BoolVar(&wait, "wait", false, "return once ready")
 		c.Flags().StringVar(&profile, "profile", "", "named argument set from the service's profiles")
+		if verb == "start" {
+			c.Flags().BoolVar(&restartIfDifferent, "restart-if-different", false, "restart a running instance of another profile instead of failing")
+		}
 		root.AddCommand(c)
 	}
 
@@ -266,14 +327,25 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 
 func printService(w io.Writer, s client.Service) {
 	fmt.Fprintf(w, "%s: %s", s.Name, s.State)
+	if s.Code != "" {
+		fmt.Fprintf(w, " [%s]", s.Code)
+	}
 	if s.Reason != "" && s.Reason != s.State {
 		fmt.Fprintf(w, " (%s)", s.Reason)
 	}
 	fmt.Fprintln(w)
 	if s.Instance != "" {
-		fmt.Fprintf(w, "  instance %s, pid %d, %s, started %s", s.Instance, s.PID, s.Mechanism, s.StartedAt.Format(time.RFC3339))
+		fmt.Fprintf(w, "  instance %s, %s, started %s", s.Instance, s.Mechanism, s.StartedAt.Format(time.RFC3339))
 		if s.Profile != "" {
 			fmt.Fprintf(w, ", profile %s", s.Profile)
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  main pid %d", s.PID)
+		if s.MainFrom != "" {
+			fmt.Fprintf(w, " (%s)", s.MainFrom)
+		}
+		if s.Leader != 0 && s.Leader != s.PID {
+			fmt.Fprintf(w, ", leader pid %d", s.Leader)
 		}
 		fmt.Fprintln(w)
 	}
@@ -301,6 +373,12 @@ func printService(w io.Writer, s client.Service) {
 		for i, m := range s.Members {
 			procs[i] = render.Proc{PID: m.PID, PPID: m.PPID, PGID: m.PGID, Cmdline: m.Cmdline, RSS: m.RSS}
 		}
-		render.Tree(w, "    ", procs, s.PID)
+		// The leader's pid is its process group: a root outside it was
+		// re-parented (the main process may be one).
+		leader := s.Leader
+		if leader == 0 {
+			leader = s.PID
+		}
+		render.Tree(w, "    ", procs, leader)
 	}
 }

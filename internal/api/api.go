@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -57,22 +58,92 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func writeErr(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, supervisor.ErrUnknown):
-		code = http.StatusNotFound
-	case errors.Is(err, service.ErrShutdown):
-		code = http.StatusServiceUnavailable
-	case errors.Is(err, errBadInput) || errors.Is(err, service.ErrBadRequest) || errors.As(err, new(*config.Error)):
-		code = http.StatusBadRequest
-	case errors.Is(err, context.DeadlineExceeded):
-		code = http.StatusGatewayTimeout
-	}
-	writeJSON(w, code, map[string]string{"error": err.Error()})
+// Codes the API adds to the service's (service.Code): what the lifecycle
+// cannot know about a request.
+const (
+	codeUnknownService = "unknown_service" // no service of that name in the configuration
+	codeBadConfig      = "bad_config"      // the configuration file was rejected (reload); nothing changed
+	codeInternal       = "internal"        // a failure of corral itself
+)
+
+// httpStatus is the answer's status for each code: 4xx the request is
+// wrong or conflicts with the service's state, 502 the supervised program
+// failed (not corral), 503 corral is going away, 504 the request's own
+// deadline passed.
+var httpStatus = map[string]int{
+	string(service.CodeBadRequest):      http.StatusBadRequest,
+	codeBadConfig:                       http.StatusBadRequest,
+	codeUnknownService:                  http.StatusNotFound,
+	string(service.CodeProfileMismatch): http.StatusConflict,
+	string(service.CodeExternal):        http.StatusConflict,
+	string(service.CodeFrozen):          http.StatusConflict,
+	string(service.CodeStopIncomplete):  http.StatusConflict,
+	string(service.CodeStopped):         http.StatusConflict,
+	string(service.CodePortInUse):       http.StatusConflict,
+	string(service.CodeNotReady):        http.StatusBadGateway,
+	string(service.CodeUnhealthy):       http.StatusBadGateway,
+	string(service.CodeExited):          http.StatusBadGateway,
+	string(service.CodeStartLimit):      http.StatusBadGateway,
+	string(service.CodeSpawnFailed):     http.StatusBadGateway,
+	string(service.CodeRunaway):         http.StatusBadGateway,
+	string(service.CodeShuttingDown):    http.StatusServiceUnavailable,
+	string(service.CodeTimeout):         http.StatusGatewayTimeout,
+	codeInternal:                        http.StatusInternalServerError,
 }
 
-var errBadInput = errors.New("bad request")
+// errorBody is the body of every non-2xx answer (client.Error reads it).
+type errorBody struct {
+	Error   string `json:"error"`
+	Code    string `json:"code"`
+	Service string `json:"service"`
+}
+
+// classify returns err's code and the answer's status. A service error's
+// own code comes first: a dependency's failure keeps its cause.
+func classify(err error) (string, int) {
+	code := string(service.CodeOf(err))
+	switch {
+	case code != "":
+	case errors.Is(err, supervisor.ErrUnknown):
+		code = codeUnknownService
+	case errors.As(err, new(*config.Error)) || errors.Is(err, errBadConfig):
+		code = codeBadConfig
+	case errors.Is(err, errBadInput):
+		code = string(service.CodeBadRequest)
+	case errors.Is(err, context.DeadlineExceeded):
+		code = string(service.CodeTimeout)
+	default:
+		code = codeInternal
+	}
+	status, ok := httpStatus[code]
+	if !ok { // a code missing from the table above (a bug): still answered with it
+		status = http.StatusInternalServerError
+	}
+	return code, status
+}
+
+// writeErr answers err. name is the service the request is about, if
+// any; a service error names the service it is about itself (the
+// dependency that failed, say).
+func writeErr(w http.ResponseWriter, name string, err error) {
+	code, status := classify(err)
+	if se := (*service.Error)(nil); errors.As(err, &se) && se.Service != "" {
+		name = se.Service
+	}
+	writeJSON(w, status, errorBody{Error: err.Error(), Code: code, Service: name})
+}
+
+var (
+	errBadInput  = errors.New("bad request")
+	errBadConfig = errors.New("bad configuration")
+)
+
+// badConfig marks a configuration error that is not a *config.Error (an
+// unreadable file) without changing its message.
+type badConfig struct{ error }
+
+func (badConfig) Is(target error) bool { return target == errBadConfig }
+func (e badConfig) Unwrap() error      { return e.error }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.d.Supervisor().List(r.URL.Query().Get("members") == "1"))
@@ -81,7 +152,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 func (h *handler) inspect(w http.ResponseWriter, r *http.Request) {
 	v, err := h.d.Supervisor().Inspect(r.PathValue("name"))
 	if err != nil {
-		writeErr(w, err)
+		writeErr(w, r.PathValue("name"), err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -90,7 +161,7 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request) {
 func (h *handler) action(w http.ResponseWriter, r *http.Request) {
 	name, verb := r.PathValue("name"), r.PathValue("verb")
 	q := r.URL.Query()
-	profile, wait := q.Get("profile"), q.Get("wait") == "1"
+	o := service.StartOptions{Profile: q.Get("profile"), Wait: q.Get("wait") == "1", RestartIfDifferent: q.Get("restart_if_different") == "1"}
 	// The action runs to its end in the service whatever the client does;
 	// the handler only waits for it. Not tied to the connection, whose
 	// hang-up detection misfires on Windows named pipes under wine.
@@ -98,7 +169,7 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request) {
 	if t := q.Get("timeout"); t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil || d <= 0 {
-			writeErr(w, fmt.Errorf("%w: timeout %q is not a positive duration", errBadInput, t))
+			writeErr(w, name, fmt.Errorf("%w: timeout %q is not a positive duration", errBadInput, t))
 			return
 		}
 		var cancel context.CancelFunc
@@ -109,24 +180,24 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch verb {
 	case "start":
-		_, err = sup.Start(ctx, name, profile, wait)
+		_, err = sup.StartWith(ctx, name, o)
 	case "stop":
 		_, err = sup.Stop(ctx, name)
 	case "restart":
-		_, err = sup.Restart(ctx, name, profile, wait)
-	case "ensure":
-		_, err = sup.Ensure(ctx, name)
+		_, err = sup.Restart(ctx, name, o.Profile, o.Wait)
+	case "ensure": // always waits for readiness
+		_, err = sup.EnsureWith(ctx, name, o)
 	default:
-		writeErr(w, fmt.Errorf("%w: unknown action %q (start, stop, restart, ensure)", errBadInput, verb))
+		writeErr(w, name, fmt.Errorf("%w: unknown action %q (start, stop, restart, ensure)", errBadInput, verb))
 		return
 	}
 	if err != nil {
-		writeErr(w, err)
+		writeErr(w, name, err)
 		return
 	}
 	v, err := sup.Inspect(name)
 	if err != nil {
-		writeErr(w, err)
+		writeErr(w, name, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -174,7 +245,7 @@ func ndjson[T any](w http.ResponseWriter, r *http.Request, past []T, next <-chan
 func (h *handler) logs(w http.ResponseWriter, r *http.Request) {
 	sink, err := h.d.Supervisor().Logs(r.PathValue("name"))
 	if err != nil {
-		writeErr(w, err)
+		writeErr(w, r.PathValue("name"), err)
 		return
 	}
 	stream(w, r, sink.Subscribe)
@@ -188,7 +259,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 func stream[T any](w http.ResponseWriter, r *http.Request, subscribe func(n int) ([]T, <-chan T, func())) {
 	n, err := intParam(r, "n", 100)
 	if err != nil {
-		writeErr(w, err)
+		writeErr(w, r.PathValue("name"), err)
 		return
 	}
 	if n == 0 {
@@ -202,7 +273,10 @@ func stream[T any](w http.ResponseWriter, r *http.Request, subscribe func(n int)
 func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
 	res, err := h.d.Reload(r.Context())
 	if err != nil {
-		writeErr(w, err)
+		if service.CodeOf(err) == "" && errors.As(err, new(*fs.PathError)) {
+			err = badConfig{err} // the file could not be read
+		}
+		writeErr(w, "", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -212,7 +286,7 @@ func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
 	svc := r.URL.Query().Get("service")
 	if svc != "" {
 		if _, err := h.d.Supervisor().Inspect(svc); err != nil {
-			writeErr(w, err)
+			writeErr(w, svc, err)
 			return
 		}
 	}
@@ -222,7 +296,7 @@ func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
 	}
 	path, _, err := h.d.Supervisor().Bundle(reason, true, svc)
 	if err != nil {
-		writeErr(w, err)
+		writeErr(w, svc, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"path": path})
@@ -231,7 +305,7 @@ func (h *handler) bundle(w http.ResponseWriter, r *http.Request) {
 func (h *handler) reap(w http.ResponseWriter, r *http.Request) {
 	reports, err := h.d.Reap(r.Context(), r.URL.Query().Get("dry_run") == "1")
 	if err != nil {
-		writeErr(w, err)
+		writeErr(w, "", err)
 		return
 	}
 	if reports == nil {
