@@ -151,6 +151,7 @@ shell = "for i in 1 2 3 4; do dd if=/dev/zero bs=60M count=1 2>/dev/null | sleep
 ready = { log = "all children hold their memory", timeout = "30s" }
 limits = { memory = "150MB" }
 on_limit = "restart"
+restart = { backoff = "2s" }
 `)
 	e.foreground()
 	e.must("ensure", "hog")
@@ -173,6 +174,26 @@ on_limit = "restart"
 	}
 	if left := testproc.Carriers(ids[0]); len(left) > 0 {
 		t.Fatalf("the old tree left %v", left)
+	}
+	// The watchdog's restart goes through the policy: it is counted, and
+	// it waited the backoff (2s, shortened by jitter by at most 20%) after
+	// the old tree was empty. (It used to respawn at once, RESTARTS 0.)
+	s := e.inspect("hog")
+	if s.Restarts != 1 {
+		t.Fatalf("restarts %d, want 1", s.Restarts)
+	}
+	var emptied, respawned time.Time
+	e.client().Events(context.Background(), 0, false, func(ev client.Event) error {
+		switch {
+		case ev.Kind == "stopped" && ev.Instance == ids[0]:
+			emptied = ev.Time
+		case ev.Kind == "spawn" && ev.Instance == s.Instance:
+			respawned = ev.Time
+		}
+		return nil
+	})
+	if gap := respawned.Sub(emptied); emptied.IsZero() || gap < 1500*time.Millisecond {
+		t.Fatalf("respawned %v after the old tree was empty, want the 2s backoff", gap)
 	}
 	t.Logf("memory breach: %s", r.Message)
 }

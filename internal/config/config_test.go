@@ -157,8 +157,10 @@ func TestShippedExampleParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Services) != 3 || f.Services["webui"].Stop.Hook == nil || f.Services["comfy"].Lifetime != LifetimeTree {
-		t.Fatalf("example parsed to %+v", f.Services)
+	w := f.Services["webui"]
+	argv, _ := w.CommandFor("guarded")
+	if len(f.Services) != 3 || w.HookFor(argv) == nil || f.Services["comfy"].Lifetime != LifetimeTree {
+		t.Fatalf("example parsed to %+v (the webui's stop hook must apply: its COMMANDLINE_ARGS has --api-server-stop)", f.Services)
 	}
 }
 

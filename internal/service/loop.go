@@ -66,6 +66,9 @@ func (l *loop) run() {
 			ei := exitInfo(st, l.s.deps.Clock.Now(), false)
 			ei.Code, ei.Signaled = -1, false
 			ei.Description = fmt.Sprintf("its whole tree ended (the launcher, pid %d, had ended earlier: %s)", inst.tree.PID(), describeState(st))
+			if !l.m.state.Running() {
+				ei.Description = "its tree was stopped"
+			}
 			e = event{kind: EvExited, inst: inst.id, exit: ei}
 		case <-l.s.quit:
 			l.closeAll()
@@ -155,7 +158,7 @@ func (l *loop) exec(fx effect) (event, bool) {
 	case fxReply:
 		l.outbox = append(l.outbox, outgoing{fx.ch, reply{status: l.status(), err: fx.err}})
 	case fxBug:
-		d.Log.Error(fx.msg, "service", l.m.name)
+		d.Log.Error(fx.msg)
 	case fxTimer:
 		if l.timer != nil {
 			l.timer.Stop()

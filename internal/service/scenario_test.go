@@ -334,3 +334,47 @@ func TestScenarioStopFailedKeepsTheTree(t *testing.T) {
 		t.Fatalf("second stop: %v, %s", err, f.m.state)
 	}
 }
+
+// The watchdog's stop is not a stop anybody asked for: the service ends
+// stopped with the runaway as its cause, and last_exit is not "requested".
+// A user's stop that joins it makes it one.
+func TestScenarioWatchdogStopKeepsItsCause(t *testing.T) {
+	for _, userJoins := range []bool{false, true} {
+		f := newFake(t, pureConfig())
+		f.request(EvStart, waitRunning)
+		f.spawnOK("i1")
+		f.result(event{kind: EvReady})
+		f.request(EvLimitStop, waitNone, func(e *event) { e.reason = "memory 30GiB > 24GiB" })
+		var ch chan reply
+		if userJoins {
+			ch = f.request(EvStop, waitStopped)
+		}
+		f.result(event{kind: EvEmpty, report: &proctree.StopReport{}})
+		f.want(Stopped)
+		switch {
+		case userJoins:
+			if f.m.cause != nil || !f.m.lastExit.Requested || got(t, ch) != nil {
+				t.Fatalf("joined by a user: cause %v, requested %v", f.m.cause, f.m.lastExit.Requested)
+			}
+		case f.m.cause == nil || f.m.cause.Code != CodeRunaway || f.m.lastExit.Requested:
+			t.Fatalf("cause %v, last exit %+v", f.m.cause, f.m.lastExit)
+		}
+	}
+}
+
+// A forking daemon with no readiness probe is ready when its main process
+// is known from the pidfile, not at the spawn of its launcher.
+func TestScenarioPidfileWithoutProbeIsReadyAtItsMain(t *testing.T) {
+	cfg := pureConfig()
+	cfg.Ready, cfg.PIDFile = config.Probe{}, "/run/d.pid"
+	f := newFake(t, cfg)
+	ch := f.request(EvStart, waitReady)
+	f.spawnOK("i1")
+	f.want(Starting)
+	pending_(t, ch)
+	f.result(event{kind: EvMain, pid: 99, how: "from /run/d.pid"})
+	f.want(Ready)
+	if err := got(t, ch); err != nil || f.m.inst.main != 99 {
+		t.Fatalf("%v, main %d", err, f.m.inst.main)
+	}
+}

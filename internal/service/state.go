@@ -199,6 +199,9 @@ type machine struct {
 	since  time.Time
 	inst   *instance
 	next   pending // the start Checking checks, or Restarting/Backoff/Failed will make
+	// stopCause is why a stop that nobody asked for is under way (the
+	// watchdog's): Stopping ends in stopped with it as the cause.
+	stopCause *Error
 	// gen numbers the state entered last: a check or timer issued in one
 	// state is stale in any later one.
 	gen       int

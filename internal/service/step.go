@@ -63,6 +63,9 @@ func (m *machine) to(s State, at time.Time, ev EventKind, reason string) {
 		m.gen++
 	}
 	m.reason, m.cause = reason, nil
+	if s != Stopping {
+		m.stopCause = nil
+	}
 }
 
 func (m *machine) fail(s State, at time.Time, ev EventKind, cause *Error) {
@@ -138,7 +141,7 @@ func (m *machine) verdict(w waiter) (bool, error) {
 	return false, nil // checking, stopping, restarting, ending, backoff: not decided yet
 }
 
-// profileFor validates a request's profile; "" means the one given by cur.
+// argvFor validates a request's profile and returns the command it runs.
 func (m *machine) argvFor(profile string) ([]string, *Error) {
 	argv, err := m.cfg.CommandFor(profile)
 	if err != nil {

@@ -207,7 +207,11 @@ func coalesce(m *machine, e event) {
 			}
 			return
 		}
-		m.reply(e.reply, m.err(CodeProfileMismatch, "runs with profile %q, not %q; restart it with --profile %s (or pass --restart-if-different)", cur, e.profile, e.profile))
+		running := fmt.Sprintf("profile %q", cur)
+		if cur == "" {
+			running = "no profile"
+		}
+		m.reply(e.reply, m.err(CodeProfileMismatch, "runs with %s, not %q: restart it with profile %q, or ask to restart if different", running, e.profile, e.profile))
 		return
 	}
 	if m.state == Checking || m.state == Restarting {
@@ -278,7 +282,10 @@ func stopJoin(m *machine, e event) {
 	m.addWaiter(e)
 }
 
-func stopWait(m *machine, e event) { m.addWaiter(e) }
+func stopWait(m *machine, e event) {
+	m.stopCause = nil // asked for now: a requested stop
+	m.addWaiter(e)
+}
 
 // stopIdle: nothing runs; forget what was wanted.
 func stopIdle(m *machine, e event) {
@@ -321,6 +328,7 @@ func limitFreeze(m *machine, e event) {
 
 func limitStop(m *machine, e event) {
 	m.to(Stopping, e.at, e.kind, "stopped by the watchdog: "+e.reason)
+	m.stopCause = m.err(CodeRunaway, "stopped by the watchdog: %s", e.reason)
 	m.stopTree(true)
 	m.reply(e.reply, nil)
 }
@@ -363,7 +371,6 @@ func spawnChecked(m *machine, e event) {
 }
 
 func becomeExternal(m *machine, e event) {
-	m.external = e.external
 	m.emit(journal.External, fmt.Sprintf("already served by pids %v, not started by corral: adopted as external, never stopped", e.external), nil)
 	m.to(External, e.at, e.kind, "served by a process corral did not start")
 	m.external = e.external
@@ -399,7 +406,7 @@ func (m *machine) end(e event, end *ending) {
 }
 
 func notReady(m *machine, e event) {
-	msg := "not ready: " + e.err.Error()
+	msg := "readiness probe failed: " + e.err.Error()
 	m.emit(journal.NotReady, "readiness probe failed: "+e.err.Error(), nil)
 	m.end(e, &ending{code: CodeNotReady, msg: msg})
 }
@@ -426,6 +433,9 @@ func healthBad(m *machine, e event) {
 func mainFound(m *machine, e event) {
 	m.inst.main, m.inst.mainWhy = e.pid, e.how
 	m.emit(journal.Main, fmt.Sprintf("main process is pid %d (%s)", e.pid, e.how), map[string]string{"pid": fmt.Sprint(e.pid)})
+	if m.state == Starting && m.cfg.Ready.IsZero() && m.cfg.PIDFile != "" {
+		becomeReady(m, e) // a forking daemon without a probe: ready once its master is known
+	}
 }
 
 func exited(m *machine, e event) {
@@ -475,6 +485,11 @@ func (m *machine) emptied(e event) *instance {
 
 func emptyStopped(m *machine, e event) {
 	m.emptied(e)
+	if c := m.stopCause; c != nil {
+		m.stopCause = nil
+		m.fail(Stopped, e.at, e.kind, c)
+		return
+	}
 	m.lastExit.Requested = true
 	reason := "stopped"
 	if m.reason != "stop requested" {

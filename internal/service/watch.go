@@ -17,10 +17,13 @@ import (
 // watchReady runs the readiness probe outside the loop.
 func (l *loop) watchReady(inst *instance) {
 	ready, sink, o := l.m.cfg.Ready, l.s.deps.Logs, probe.Options{Containment: l.s.deps.Containment}
+	pidfile := l.m.cfg.PIDFile != ""
 	ctx, gen := ctxIn(l.probes, inst.id), inst.watchGen
 	go func() {
 		if ready.IsZero() {
-			l.s.post(event{kind: EvReady, inst: inst.id, watchGen: gen})
+			if !pidfile {
+				l.s.post(event{kind: EvReady, inst: inst.id, watchGen: gen})
+			} // a forking daemon is ready when its main process is known
 			return
 		}
 		err := probe.WaitReady(ctx, ready, sink, inst.logSince, o)
@@ -66,6 +69,12 @@ func (l *loop) onLeaderExit(inst *instance) {
 	cfg, clock := l.m.cfg, l.s.deps.Clock
 	st, _ := inst.tree.ExitState()
 	ei := exitInfo(st, clock.Now(), false)
+	if !l.m.state.Running() {
+		// A stop is under way: the leader's end is only recorded, and
+		// nothing is followed any more.
+		l.handle(event{kind: EvExited, inst: inst.id, exit: ei})
+		return
+	}
 	ctx := ctxIn(l.watchers, inst.id)
 	switch {
 	case cfg.PIDFile != "" && ei.Code == 0 && !ei.Signaled:
