@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -285,5 +286,87 @@ func TestStopHookWaitsOnlyAfterSuccess(t *testing.T) {
 	h.svc.Stop(context.Background())
 	if d := time.Since(began); d < 3*time.Second {
 		t.Fatalf("a successful hook was not waited for (%v)", d)
+	}
+}
+
+// fakeClock is a clock the test moves: timers fire only on Advance.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c    *fakeClock
+	at   time.Time
+	f    func()
+	done bool
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) interface{ Stop() bool } {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.done
+	t.done = true
+	return was
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	for _, t := range c.timers {
+		if !t.done && !t.at.After(c.now) {
+			t.done = true
+			due = append(due, t)
+		}
+	}
+	c.mu.Unlock()
+	for _, t := range due {
+		t.f()
+	}
+}
+
+// The lifecycle runs on the injected clock: a crash with an hour of
+// backoff restarts when the test's clock says an hour passed, not before,
+// and with real processes.
+func TestBackoffRunsOnTheInjectedClock(t *testing.T) {
+	cfg := fixture("exit", "1")
+	cfg.Restart = restart.Policy{Mode: restart.OnFailure, Backoff: time.Hour, MaxBackoff: 2 * time.Hour, Burst: 10, Window: 24 * time.Hour}
+	clock := &fakeClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	bus := journal.NewBus(1000, nil)
+	s := New(cfg, Deps{Bus: bus, Clock: clock, Jitter: func() float64 { return 0 }})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		s.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s.Start(ctx, "", false)
+	eventually(t, 10*time.Second, "the first crash to reach backoff", func() bool { return s.Status().State == Backoff })
+	st := s.Status()
+	if want := clock.Now().Add(time.Hour); st.NextStart.After(want) || st.NextStart.Before(want.Add(-time.Minute)) {
+		t.Fatalf("next start %v, want an hour after %v", st.NextStart, clock.Now())
+	}
+	clock.Advance(59 * time.Minute)
+	if st := s.Status(); st.State != Backoff || st.Starts != 1 {
+		t.Fatalf("restarted before its hour: %s, %d starts", st.State, st.Starts)
+	}
+	clock.Advance(time.Minute)
+	eventually(t, 10*time.Second, "the restart after the hour", func() bool { return s.Status().Starts == 2 })
+	if st := s.Status(); st.Restarts != 1 {
+		t.Fatalf("restarts %d", st.Restarts)
 	}
 }
