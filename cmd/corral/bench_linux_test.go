@@ -172,3 +172,38 @@ func vmRSS(pid int) int64 {
 	}
 	return 0
 }
+
+// BenchmarkStatusWhileBusy: `corral status` (the whole CLI process) while
+// a service's readiness probe blocks (an exec probe that takes 30 s, as a
+// slow model load). The owner goroutines hand such work out, so status
+// reads snapshots; target ≤ 10 ms.
+func BenchmarkStatusWhileBusy(b *testing.B) {
+	e := benchEnv(b, `
+[services.loading]
+command = ["{exe}", "sleep"]
+env = { CORRAL_TESTPROC = "sleep" }
+ready = { exec = ["/bin/sleep", "30"], timeout = "60s" }
+[services.idle]
+command = ["{exe}", "sleep"]
+env = { CORRAL_TESTPROC = "sleep" }
+`)
+	cmd := e.command("up", "idle")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("up: %v\n%s", err, out)
+	}
+	cl := client.New(filepath.Join(e.dir, ".corral", "corral.sock"))
+	go cl.Start(context.Background(), "loading", "", false)
+	for {
+		s, err := cl.Inspect(context.Background(), "loading")
+		if err == nil && s.State == "starting" {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.ResetTimer()
+	var ds []time.Duration
+	for i := 0; i < b.N; i++ {
+		ds = append(ds, runCLI(b, e, "status"))
+	}
+	b.ReportMetric(float64(median(ds).Microseconds())/1000, "median-ms")
+}

@@ -241,6 +241,12 @@ func (l *loop) status() Status {
 		Restarts: m.restarts, Starts: m.starts, LastExit: m.lastExit, LastStop: m.lastStop,
 		NextStart: m.nextStart, ExternalPIDs: m.external,
 	}
+	if m.lastExit != nil {
+		// A copy: actions amend the machine's (Requested), while readers
+		// hold published snapshots.
+		le := *m.lastExit
+		st.LastExit = &le
+	}
 	if m.cause != nil {
 		st.Code = m.cause.Code
 	}
