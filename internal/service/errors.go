@@ -25,6 +25,7 @@ const (
 	CodeFrozen          Code = "frozen"           // the watchdog froze its tree
 	CodeRunaway         Code = "runaway"          // the watchdog stopped it past a limit
 	CodeTimeout         Code = "timeout"          // the request's own deadline passed; says what it waited for
+	CodeInternal        Code = "internal"         // corral itself failed (e.g. reading the socket table)
 )
 
 // ErrBadRequest marks a request refused for its input; nothing was done.

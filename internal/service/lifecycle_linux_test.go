@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -368,5 +369,46 @@ func TestBackoffRunsOnTheInjectedClock(t *testing.T) {
 	eventually(t, 10*time.Second, "the restart after the hour", func() bool { return s.Status().Starts == 2 })
 	if st := s.Status(); st.Restarts != 1 {
 		t.Fatalf("restarts %d", st.Restarts)
+	}
+}
+
+// Close answers what waits (it used to strand the caller), and a tree it
+// leaves is still followed: a stop after Close still empties it.
+func TestCloseAnswersWaitersAndKeepsTheTree(t *testing.T) {
+	cfg := fixture("sleep")
+	cfg.Ready = config.Probe{Log: regexp.MustCompile("never printed"), Timeout: time.Minute, Interval: 10 * time.Millisecond}
+	bus := journal.NewBus(1000, nil)
+	s := New(cfg, Deps{Bus: bus})
+	answered := make(chan error, 1)
+	go func() {
+		_, err := s.Start(context.Background(), "", true)
+		answered <- err
+	}()
+	eventually(t, 10*time.Second, "the instance to start", func() bool { return s.Status().State == Starting })
+	inst := s.Status().Instance
+	s.Close()
+	select {
+	case err := <-answered:
+		if CodeOf(err) != CodeShuttingDown {
+			t.Fatalf("start answered %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a start waiting for readiness was stranded by Close")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := s.Start(ctx, "", false); CodeOf(err) != CodeShuttingDown {
+		t.Fatalf("a start after Close: %v", err)
+	}
+	if st, err := s.Stop(ctx); err != nil || st.State != Stopped {
+		t.Fatalf("stop after Close: %v %s", err, st.State)
+	}
+	if left := testproc.Carriers(inst); len(left) > 0 {
+		t.Fatalf("left %v", left)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the owner goroutine lingers after its tree is gone")
 	}
 }

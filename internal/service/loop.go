@@ -32,6 +32,9 @@ type loop struct {
 	// running.
 	probes   map[string]context.CancelFunc
 	watchers map[string]context.CancelFunc
+	// closing: Close was called while a tree was left; the loop ends once
+	// that tree's stop has been seen.
+	closing bool
 	// outbox holds the replies of one handle: they go out after the
 	// snapshot is published, so a caller that reads Status next sees at
 	// least what its answer said.
@@ -50,6 +53,7 @@ func newLoop(s *Service, cfg *config.Service) *loop {
 
 func (l *loop) run() {
 	defer close(l.s.done)
+	quit := l.s.quit
 	for {
 		var e event
 		select {
@@ -70,11 +74,25 @@ func (l *loop) run() {
 				ei.Description = "its tree was stopped"
 			}
 			e = event{kind: EvExited, inst: inst.id, exit: ei}
-		case <-l.s.quit:
+		case <-quit:
+			quit = nil
+			l.closing = true
+			l.m.shutdown = true // what the loop still takes is a stop
+			for _, w := range l.m.waiters {
+				w.ch <- reply{status: l.status(), err: newErr(l.m.name, CodeShuttingDown, "the service was closed before it answered")}
+			}
+			l.m.waiters = nil
+			if !l.m.state.HasTree() {
+				l.closeAll()
+				return
+			}
+			continue
+		}
+		l.handle(e)
+		if l.closing && !l.m.state.HasTree() {
 			l.closeAll()
 			return
 		}
-		l.handle(e)
 	}
 }
 
@@ -139,7 +157,7 @@ func (l *loop) rewatch() {
 		return
 	}
 	l.leaderExited = inst.tree.Exited()
-	if l.m.cfg.Lifetime == config.LifetimeTree {
+	if inst.cfg.Lifetime == config.LifetimeTree {
 		l.treeDone = inst.tree.Done()
 	}
 }
@@ -183,7 +201,7 @@ func (l *loop) exec(fx effect) (event, bool) {
 		cancelIn(l.probes, fx.inst.id)
 	case fxStopTree:
 		cancelIn(l.watchers, fx.inst.id)
-		l.stopTree(fx.inst, fx.kill)
+		l.stopTree(fx.inst, fx.kill, fx.inst.main)
 	case fxFreeze:
 		tr := fx.inst.tree
 		go func() {
@@ -227,7 +245,7 @@ func ctxIn(m map[string]context.CancelFunc, id string) context.Context {
 }
 
 func (l *loop) publish() {
-	snap := &snapshot{status: l.status(), ready: l.m.cfg.Ready}
+	snap := &snapshot{status: l.status(), ready: l.m.cfg.Ready, pidfile: l.m.cfg.PIDFile}
 	if l.m.inst != nil {
 		snap.tree = l.m.inst.tree
 	}

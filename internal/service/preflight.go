@@ -24,40 +24,36 @@ func (l *loop) preflight(cfg *config.Service, gen int) event {
 	d := l.s.deps
 	refuse := func(code Code, err error) event { return event{kind: EvRefused, gen: gen, code: code, err: err} }
 	for _, port := range cfg.Ports() {
-		pids, listening, perr := procinfo.PortHolders(port)
-		// A listening socket that no process holds is one whose owner just
-		// exited: the kernel finishes closing it a moment after the fd
-		// table is gone (right after our previous instance's stop, say).
-		for wait := time.Millisecond; perr == nil && listening && len(pids) == 0 && wait < time.Second; wait *= 2 {
-			sleep(context.Background(), d.Clock, wait)
-			pids, listening, perr = procinfo.PortHolders(port)
-		}
+		pids, listening, perr := l.holders(port)
 		if perr != nil && !errors.Is(perr, errors.ErrUnsupported) {
-			return refuse(CodeSpawnFailed, fmt.Errorf("checking port %d: %w", port, perr))
+			return refuse(CodeInternal, fmt.Errorf("checking port %d: %w", port, perr))
 		}
 		if !listening {
 			continue
 		}
 		var desc []string
-		reclaimed := false
-		for _, pid := range pids {
-			if owner := d.OwnerOf(pid); owner != "" {
-				return refuse(CodePortInUse, fmt.Errorf("port %d is held by pid %d of service %s", port, pid, owner))
-			}
-			if d.Reclaim != nil && d.Reclaim(pid) {
-				reclaimed = true
-				continue
-			}
-			desc = append(desc, describePID(pid))
-		}
-		if reclaimed {
-			if pids, listening, _ = procinfo.PortHolders(port); !listening {
-				continue // an earlier run's leftover held it; it is gone now
-			}
+		for pass := 0; pass < 2 && listening; pass++ {
 			desc = desc[:0]
+			reclaimed := false
 			for _, pid := range pids {
+				if owner := d.OwnerOf(pid); owner != "" {
+					return refuse(CodePortInUse, fmt.Errorf("port %d is held by pid %d of service %s", port, pid, owner))
+				}
+				if pass == 0 && d.Reclaim != nil && d.Reclaim(pid) {
+					reclaimed = true
+					continue
+				}
 				desc = append(desc, describePID(pid))
 			}
+			if !reclaimed {
+				break
+			}
+			// An earlier run's leftover held it and is gone now: its socket
+			// closes a moment later. Whoever else holds it is looked at again.
+			pids, listening, _ = l.holders(port)
+		}
+		if !listening {
+			continue
 		}
 		if len(desc) == 0 {
 			desc = append(desc, "a process corral cannot inspect (another user's?)")
@@ -70,6 +66,19 @@ func (l *loop) preflight(cfg *config.Service, gen int) event {
 		return refuse(CodePortInUse, fmt.Errorf("port %d is held by %s, which corral did not start and will not stop; stop it or change the service's port", port, strings.Join(desc, ", ")))
 	}
 	return event{kind: EvChecked, gen: gen}
+}
+
+// holders lists the port's listeners. A listening socket that no process
+// holds is one whose owner just exited: the kernel finishes closing it a
+// moment after the fd table is gone (right after our previous instance's
+// stop, say), so that is waited out, up to a second.
+func (l *loop) holders(port int) ([]int, bool, error) {
+	pids, listening, err := procinfo.PortHolders(port)
+	for wait := time.Millisecond; err == nil && listening && len(pids) == 0 && wait < time.Second; wait *= 2 {
+		sleep(context.Background(), l.s.deps.Clock, wait)
+		pids, listening, err = procinfo.PortHolders(port)
+	}
+	return pids, listening, err
 }
 
 func describePID(pid int) string {

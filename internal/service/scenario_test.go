@@ -69,7 +69,7 @@ func (f *fakeExec) result(e event) {
 // start runs preflight, spawn and readiness as the executor would.
 func (f *fakeExec) spawnOK(id string) {
 	f.result(event{kind: EvChecked})
-	f.result(event{kind: EvSpawned, newInst: &instance{id: id, started: f.at}})
+	f.result(event{kind: EvSpawned, newInst: &instance{cfg: f.m.cfg, id: id, started: f.at}})
 }
 
 func (f *fakeExec) want(s State) {
@@ -123,7 +123,9 @@ func TestScenarioBackoffIntoExternal(t *testing.T) {
 	crash(f, 1)
 	f.want(Backoff)
 	waiting := f.request(EvStart, waitReady, func(e *event) { e.ensure = true })
-	// An ensure in backoff starts at once (manual), like a person would.
+	// An ensure in backoff joins the restart the policy scheduled.
+	f.want(Backoff)
+	f.result(event{kind: EvTimer})
 	f.want(Checking)
 	f.result(event{kind: EvFoundExt, external: []int{4242}})
 	f.want(External)
@@ -376,5 +378,40 @@ func TestScenarioPidfileWithoutProbeIsReadyAtItsMain(t *testing.T) {
 	f.want(Ready)
 	if err := got(t, ch); err != nil || f.m.inst.main != 99 {
 		t.Fatalf("%v, main %d", err, f.m.inst.main)
+	}
+}
+
+// A stop overtaken by a start (the start queues behind it) is answered once
+// its tree is verified empty, not left waiting behind the new instance.
+func TestScenarioStopOvertakenByStartIsAnswered(t *testing.T) {
+	f := newFake(t, pureConfig())
+	f.request(EvStart, waitRunning)
+	f.spawnOK("i1")
+	f.result(event{kind: EvReady})
+	stop := f.request(EvStop, waitStopped)
+	start := f.request(EvStart, waitReady, func(e *event) { e.ensure = true })
+	f.want(Restarting)
+	f.result(event{kind: EvEmpty, report: &proctree.StopReport{}})
+	f.want(Checking)
+	if err := got(t, stop); err != nil {
+		t.Fatalf("the stop: %v", err)
+	}
+	pending_(t, start)
+}
+
+// A server that exits 0 before it is ready (it daemonized, say) did not do
+// its job: not done, and ensure hears why.
+func TestScenarioExitZeroBeforeReadyIsNoSuccess(t *testing.T) {
+	cfg := pureConfig()
+	cfg.Restart.Mode = restart.OnFailure
+	f := newFake(t, cfg)
+	ch := f.request(EvStart, waitReady, func(e *event) { e.ensure = true })
+	f.spawnOK("i1")
+	f.result(event{kind: EvExited, lingers: 2, exit: &ExitInfo{At: f.at, Code: 0, Description: "exit status 0"}})
+	f.result(event{kind: EvEmpty, report: &proctree.StopReport{}})
+	f.want(Failed)
+	err := got(t, ch)
+	if CodeOf(err) != CodeExited || !strings.Contains(err.Error(), "before it was ready") || !strings.Contains(err.Error(), "daemonizes") {
+		t.Fatalf("ensure: %v", err)
 	}
 }

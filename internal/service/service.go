@@ -119,9 +119,10 @@ type reply struct {
 // snapshot is what readers see: published by the owner goroutine after
 // every step, so Status and Tree never wait for it.
 type snapshot struct {
-	status Status
-	tree   *proctree.Tree
-	ready  config.Probe // what readiness waits for (for timeout messages)
+	status  Status
+	tree    *proctree.Tree
+	ready   config.Probe // what readiness waits for (for timeout messages)
+	pidfile string
 }
 
 // Service runs one service. Its methods are safe for concurrent use.
@@ -185,6 +186,13 @@ func (s *Service) call(ctx context.Context, e event) (Status, error) {
 	select {
 	case rep := <-e.reply:
 		return rep.status, rep.err
+	case <-s.done:
+		select {
+		case rep := <-e.reply: // answered on the way out
+			return rep.status, rep.err
+		default:
+		}
+		return s.Status(), newErr(s.name, CodeShuttingDown, "the service was closed before it answered")
 	case <-ctx.Done():
 		go s.post(event{kind: evForget, reply: e.reply}) // its waiter is no longer wanted
 		return s.Status(), s.timeout(ctx, e)
@@ -200,6 +208,9 @@ func (s *Service) timeout(ctx context.Context, e event) error {
 	switch st.State {
 	case Starting:
 		for_ = "waiting for readiness: " + describeProbe(snap.ready)
+		if snap.ready.IsZero() && snap.pidfile != "" {
+			for_ = "waiting for its main process to be written to " + snap.pidfile
+		}
 	case Checking:
 		for_ = "checking its ports"
 	case Backoff:
@@ -311,12 +322,19 @@ func (s *Service) Configure(cfg *config.Service) {
 	s.call(context.Background(), event{kind: evConfigure, cfg: cfg})
 }
 
-// Close ends the owner goroutine. The service must be stopped first.
+// Close ends the owner goroutine; waiting requests are answered
+// shutting_down. The service should be stopped first: if a tree is left
+// (a stop still under way, or one that could not empty it), the goroutine
+// stays to see that stop's end, so the tree is never forgotten unreleased,
+// and Close returns without waiting for it.
 func (s *Service) Close() {
 	select {
 	case <-s.quit:
 	default:
 		close(s.quit)
+	}
+	if s.Status().State.HasTree() {
+		return
 	}
 	<-s.done
 }

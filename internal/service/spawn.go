@@ -90,7 +90,7 @@ func (l *loop) spawn(fx fxSpawn) event {
 		}
 		return refuse(err)
 	}
-	inst := &instance{id: tr.ID(), tree: tr, profile: profile, argv: argv, started: d.Clock.Now(), logSince: since, pids: pg}
+	inst := &instance{cfg: cfg, id: tr.ID(), tree: tr, profile: profile, argv: argv, started: d.Clock.Now(), logSince: since, pids: pg}
 	return event{kind: EvSpawned, gen: fx.gen, newInst: inst}
 }
 

@@ -144,6 +144,9 @@ type event struct {
 
 // instance is one run of the service.
 type instance struct {
+	// cfg is the configuration it was started with: a reload applies from
+	// the next start, never to a running instance's probes, lifetime or stop.
+	cfg     *config.Service
 	id      string
 	tree    *proctree.Tree
 	profile string
@@ -168,9 +171,10 @@ type instance struct {
 
 // ending is why an instance is ending on its own.
 type ending struct {
-	code Code   // exited, not_ready, unhealthy, runaway
-	msg  string // the cause, as the user reads it
-	exit *ExitInfo
+	code    Code   // exited, not_ready, unhealthy, runaway
+	msg     string // the cause, as the user reads it
+	exit    *ExitInfo
+	lingers int // members alive when the leader exited 0 (a daemonizer)
 }
 
 // pending is a start that is wanted but not yet spawned (Checking, and

@@ -164,7 +164,7 @@ func (m *machine) decide(at time.Time, rand float64, inst *instance) (restart.De
 	ex := restart.Exit{
 		At: at, Uptime: at.Sub(inst.started),
 		Code: -1, Unhealthy: end.code != CodeExited,
-		Established: inst.ready && !m.cfg.Ready.IsZero(),
+		Established: inst.ready && !inst.cfg.Ready.IsZero(),
 		Cause:       end.msg,
 	}
 	if end.exit != nil {

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/proctree"
 )
 
 // stopTree stops an instance's tree outside the loop and posts the result.
-func (l *loop) stopTree(inst *instance, kill bool) {
-	cfg, clock := l.m.cfg, l.s.deps.Clock
+func (l *loop) stopTree(inst *instance, kill bool, main int) {
+	cfg, clock := inst.cfg, l.s.deps.Clock
 	go func() {
 		var rep proctree.StopReport
 		var err error
@@ -24,7 +25,7 @@ func (l *loop) stopTree(inst *instance, kill bool) {
 			rep, err = inst.tree.Stop(ctx, syscall.SIGKILL, 0)
 			cancel()
 		} else {
-			rep, note, err = stopOrder(inst, cfg, clock)
+			rep, note, err = stopOrder(inst, cfg, clock, main)
 		}
 		k := EvEmpty
 		if err != nil {
@@ -39,16 +40,22 @@ func (l *loop) stopTree(inst *instance, kill bool) {
 // every member, the grace period, a kill of the whole container, and a
 // bounded wait until it is empty. A hook that does not answer 2xx costs
 // nothing of the grace: the signal follows at once.
-func stopOrder(inst *instance, cfg *config.Service, clock Clock) (proctree.StopReport, string, error) {
+func stopOrder(inst *instance, cfg *config.Service, clock Clock, main int) (proctree.StopReport, string, error) {
 	tr, grace := inst.tree, cfg.Stop.Grace
 	var note string
-	leaderAlive := true
+	serverAlive := true
 	select {
 	case <-tr.Exited():
-		leaderAlive = false
+		// The launcher is gone; a forking daemon's master or a launcher's
+		// successor may still be there to hear the hook.
+		serverAlive = false
+		if main != 0 {
+			st, err := procinfo.ReadStat(main)
+			serverAlive = err == nil && !st.Zombie()
+		}
 	default:
 	}
-	if h := cfg.HookFor(inst.argv); h != nil && leaderAlive {
+	if h := cfg.HookFor(inst.argv); h != nil && serverAlive {
 		began := clock.Now()
 		ok, desc := callHook(h, min(grace, 5*time.Second))
 		note = desc

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,7 +60,7 @@ var actions = [numStates][numEvents]action{
 	// Frozen: probes paused; a stop kills.
 	{
 		EvStart: refuseFrozen, EvRestart: restartNow, EvStop: stopNow, EvShutdown: shut(stopNow),
-		EvLimitFreeze: limitIgnore, EvLimitStop: limitStop, EvLimitRestart: limitRestart, EvLimitWarn: thawFrozen,
+		EvLimitFreeze: limitIgnore, EvLimitStop: limitStop, EvLimitRestart: limitRestart, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
 		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
@@ -67,30 +68,30 @@ var actions = [numStates][numEvents]action{
 	// Stopping: a requested stop under way.
 	{
 		EvStart: queueStart, EvRestart: queueStart, EvStop: stopWait, EvShutdown: shut(stopWait),
-		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
+		EvLimitFreeze: limitThaw, EvLimitStop: limitThaw, EvLimitRestart: limitThaw, EvLimitWarn: limitThaw,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: noteExit, EvEmpty: emptyStopped, EvStopFail: stopFailed, EvTimer: impossible,
+		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: emptyStopped, EvStopFail: stopFailed, EvTimer: impossible,
 	},
 	// Restarting: the old tree goes first, completely.
 	{
 		EvStart: coalesce, EvRestart: repend, EvStop: stopJoin, EvShutdown: shut(stopJoin),
-		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
+		EvLimitFreeze: limitThaw, EvLimitStop: limitThaw, EvLimitRestart: limitThaw, EvLimitWarn: limitThaw,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: noteExit, EvEmpty: emptyRestart, EvStopFail: stopFailed, EvTimer: impossible,
+		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: emptyRestart, EvStopFail: stopFailed, EvTimer: impossible,
 	},
 	// Ending: the rest of an ended instance's tree is being stopped.
 	{
 		EvStart: queueStart, EvRestart: queueStart, EvStop: stopJoin, EvShutdown: shut(stopJoin),
-		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
+		EvLimitFreeze: limitThaw, EvLimitStop: limitThaw, EvLimitRestart: limitThaw, EvLimitWarn: limitThaw,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: noteExit, EvEmpty: emptyDecide, EvStopFail: stopFailed, EvTimer: impossible,
+		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: emptyDecide, EvStopFail: stopFailed, EvTimer: impossible,
 	},
 	// Backoff: a timer will start it again.
 	{
-		EvStart: startFresh, EvRestart: startFresh, EvStop: stopIdle, EvShutdown: shut(stopIdle),
+		EvStart: ensureJoins, EvRestart: startFresh, EvStop: stopIdle, EvShutdown: shut(stopIdle),
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
@@ -118,7 +119,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: noteExit, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
 	},
 	// External: someone else's server; never touched.
 	{
@@ -211,7 +212,11 @@ func coalesce(m *machine, e event) {
 		if cur == "" {
 			running = "no profile"
 		}
-		m.reply(e.reply, m.err(CodeProfileMismatch, "runs with %s, not %q: restart it with profile %q, or ask to restart if different", running, e.profile, e.profile))
+		verb := "runs"
+		if m.state == Checking || m.state == Restarting {
+			verb = "is starting"
+		}
+		m.reply(e.reply, m.err(CodeProfileMismatch, "%s with %s, not %q: restart it with profile %q, or ask to restart if different", verb, running, e.profile, e.profile))
 		return
 	}
 	if m.state == Checking || m.state == Restarting {
@@ -319,6 +324,31 @@ func recheck(m *machine, e event) {
 
 func limitIgnore(m *machine, e event) { m.reply(e.reply, nil) }
 
+// limitThaw: the watchdog froze a tree that is being stopped (it looked
+// before the stop began); a frozen tree could act on no stop signal or
+// hook, so it is thawed and the stop goes on.
+func limitThaw(m *machine, e event) {
+	m.fx = append(m.fx, fxThaw{inst: m.inst})
+	m.reply(e.reply, nil)
+}
+
+// ignoreLate: the main process was found after the instance began to go;
+// there is nothing left to follow.
+func ignoreLate(m *machine, e event) {}
+
+// ensureJoins: an ensure in backoff waits for the restart the policy has
+// scheduled (retrying ensures must not defeat the backoff and the start
+// limit); an explicit start starts now.
+func ensureJoins(m *machine, e event) {
+	if e.ensure && (e.profile == "" || e.profile == m.next.profile) {
+		if m.startGuard(e) {
+			m.addWaiter(e)
+		}
+		return
+	}
+	startFresh(m, e)
+}
+
 func limitFreeze(m *machine, e event) {
 	m.inst.watchGen++
 	m.fx = append(m.fx, fxStopWatch{inst: m.inst}, fxFreeze{inst: m.inst})
@@ -349,22 +379,10 @@ func limitWarn(m *machine, e event) {
 	m.reply(e.reply, nil)
 }
 
-func thawFrozen(m *machine, e event) {
-	m.fx = append(m.fx, fxThaw{inst: m.inst})
-	if m.inst.ready {
-		m.to(Ready, e.at, e.kind, "thawed")
-		m.fx = append(m.fx, fxWatchHealth{inst: m.inst})
-	} else {
-		m.to(Starting, e.at, e.kind, "thawed")
-		m.fx = append(m.fx, fxWatchReady{inst: m.inst})
-	}
-	m.reply(e.reply, nil)
-}
-
 func spawnChecked(m *machine, e event) {
 	argv, err := m.argvFor(m.next.profile)
 	if err != nil { // the profile went away in a reload
-		refused(m, event{kind: EvRefused, at: e.at, code: CodeBadRequest, err: err})
+		refused(m, event{kind: EvRefused, at: e.at, code: CodeBadRequest, err: errors.New(err.Msg)})
 		return
 	}
 	m.fx = append(m.fx, fxSpawn{gen: m.gen, next: m.next, argv: argv})
@@ -421,9 +439,10 @@ func healthyAgain(m *machine, e event) {
 
 func healthBad(m *machine, e event) {
 	m.inst.healthBad++
-	msg := fmt.Sprintf("liveness probe failed (%d of %d): %v", m.inst.healthBad, m.cfg.Health.Failures, e.err)
+	failures := m.inst.cfg.Health.Failures
+	msg := fmt.Sprintf("liveness probe failed (%d of %d): %v", m.inst.healthBad, failures, e.err)
 	m.emit(journal.Health, msg, nil)
-	if m.inst.healthBad >= m.cfg.Health.Failures {
+	if m.inst.healthBad >= failures {
 		m.end(e, &ending{code: CodeUnhealthy, msg: msg})
 		return
 	}
@@ -433,7 +452,7 @@ func healthBad(m *machine, e event) {
 func mainFound(m *machine, e event) {
 	m.inst.main, m.inst.mainWhy = e.pid, e.how
 	m.emit(journal.Main, fmt.Sprintf("main process is pid %d (%s)", e.pid, e.how), map[string]string{"pid": fmt.Sprint(e.pid)})
-	if m.state == Starting && m.cfg.Ready.IsZero() && m.cfg.PIDFile != "" {
+	if m.state == Starting && m.inst.cfg.Ready.IsZero() && m.inst.cfg.PIDFile != "" {
 		becomeReady(m, e) // a forking daemon without a probe: ready once its master is known
 	}
 }
@@ -449,7 +468,7 @@ func exited(m *machine, e event) {
 		m.emit(journal.Exit, hint, map[string]string{"hint": "daemonizes"})
 		desc += "; " + hint
 	}
-	m.end(e, &ending{code: CodeExited, msg: desc, exit: e.exit})
+	m.end(e, &ending{code: CodeExited, msg: desc, exit: e.exit, lingers: e.lingers})
 }
 
 // noteExit records how the leader of a tree being stopped ended.
@@ -476,6 +495,17 @@ func (m *machine) emptied(e event) *instance {
 	m.emit(journal.Stopped, fmt.Sprintf("tree empty: %d signalled, %d exited, %d killed in %v", rep.Signalled, rep.Exited, rep.Killed, rep.Duration.Round(time.Millisecond)),
 		map[string]string{"duration_ms": fmt.Sprint(rep.Duration.Milliseconds())})
 	m.fx = append(m.fx, fxRelease{inst: inst})
+	// A stop that a later start overtook is answered now: its tree is
+	// verified empty, which is all a stop promises.
+	keep := m.waiters[:0]
+	for _, w := range m.waiters {
+		if w.want == waitStopped {
+			m.reply(w.ch, nil)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	m.waiters = keep
 	if m.lastExit == nil || m.lastExit.At.Before(inst.started) {
 		m.lastExit = &ExitInfo{At: e.at, Code: -1, Description: "stopped"}
 	}
@@ -484,13 +514,13 @@ func (m *machine) emptied(e event) *instance {
 }
 
 func emptyStopped(m *machine, e event) {
-	m.emptied(e)
+	inst := m.emptied(e)
 	if c := m.stopCause; c != nil {
 		m.stopCause = nil
 		m.fail(Stopped, e.at, e.kind, c)
 		return
 	}
-	m.lastExit.Requested = true
+	m.lastExit.Requested = inst.end == nil // a crash a stop joined stays a crash
 	reason := "stopped"
 	if m.reason != "stop requested" {
 		reason = m.reason
@@ -499,8 +529,8 @@ func emptyStopped(m *machine, e event) {
 }
 
 func emptyRestart(m *machine, e event) {
-	m.emptied(e)
-	m.lastExit.Requested = true
+	inst := m.emptied(e)
+	m.lastExit.Requested = inst.end == nil
 	m.check(e, m.next, "checking ports before the start")
 }
 
@@ -528,8 +558,15 @@ func emptyDecide(m *machine, e event) {
 			m.fx = append(m.fx, fxTimer{gen: m.gen, d: d.RearmAt.Sub(e.at)})
 		}
 	default:
-		if end.code == CodeExited && end.exit != nil && end.exit.Code == 0 && !end.exit.Signaled {
-			m.to(Done, e.at, e.kind, "exited successfully; "+d.Reason)
+		clean := end.code == CodeExited && end.exit != nil && end.exit.Code == 0 && !end.exit.Signaled
+		// Done only for a run that did its job: one that exited 0 before it
+		// was ready, or left processes behind (a daemonizer), did not.
+		if clean && end.lingers == 0 && (inst.ready || inst.cfg.Ready.IsZero()) {
+			m.to(Done, e.at, e.kind, d.Reason)
+			return
+		}
+		if clean && !inst.ready && !inst.cfg.Ready.IsZero() {
+			m.fail(Failed, e.at, e.kind, m.err(CodeExited, "exited 0 before it was ready: %s (%s)", end.msg, d.Reason))
 			return
 		}
 		m.fail(Failed, e.at, e.kind, m.err(end.code, "%s (%s)", end.msg, d.Reason))

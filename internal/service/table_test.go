@@ -37,7 +37,7 @@ func pureConfig() *config.Service {
 // waits for one.
 func in(s State) *machine {
 	m := &machine{name: "svc", cfg: pureConfig(), state: s, since: t0, gen: 7}
-	inst := &instance{id: "i1", started: t0.Add(-time.Minute), watchGen: 3}
+	inst := &instance{cfg: m.cfg, id: "i1", started: t0.Add(-time.Minute), watchGen: 3}
 	switch s {
 	case Starting, Frozen:
 		m.inst = inst
@@ -86,7 +86,7 @@ func ev(m *machine, k EventKind) event {
 	case EvRefused:
 		e.code, e.err = CodePortInUse, errors.New("port 7860 is held by pid 4242 (python)")
 	case EvSpawned:
-		e.newInst = &instance{id: "i2", started: t0}
+		e.newInst = &instance{cfg: m.cfg, id: "i2", started: t0}
 	case EvNotReady, EvHealthBad:
 		e.err = errors.New("connection refused")
 	case EvMain:
@@ -206,22 +206,25 @@ var want = map[State]map[EventKind]string{
 		EvStart: "frozen | reply:frozen", EvRestart: "restarting | unwatch kill",
 		EvStop: "stopping | unwatch kill", EvShutdown: "stopping | unwatch kill",
 		EvLimitFreeze: "frozen | reply", EvLimitStop: "stopping | unwatch kill reply",
-		EvLimitRestart: "ending | journal:exit unwatch kill reply", EvLimitWarn: "starting | thaw watchready reply",
+		EvLimitRestart: "ending | journal:exit unwatch kill reply", EvLimitWarn: "frozen | reply",
 		EvMain: "frozen | journal:main", EvExited: "ending | journal:exit unwatch kill",
 	},
 	Stopping: {
 		EvStart: "restarting | ", EvRestart: "restarting | ", EvStop: "stopping | ", EvShutdown: "stopping | ",
-		EvLimitFreeze: "stopping | reply", EvLimitStop: "stopping | reply", EvLimitRestart: "stopping | reply", EvLimitWarn: "stopping | reply",
+		EvLimitFreeze: "stopping | thaw reply", EvLimitStop: "stopping | thaw reply", EvLimitRestart: "stopping | thaw reply", EvLimitWarn: "stopping | thaw reply",
+		EvMain:   "stopping | ",
 		EvExited: "stopping | ", EvEmpty: "stopped | journal:stopped release", EvStopFail: "stop-failed | journal:failed",
 	},
 	Restarting: {
 		EvStart: "restarting | ", EvRestart: "restarting | ", EvStop: "stopping | ", EvShutdown: "stopping | ",
-		EvLimitFreeze: "restarting | reply", EvLimitStop: "restarting | reply", EvLimitRestart: "restarting | reply", EvLimitWarn: "restarting | reply",
+		EvLimitFreeze: "restarting | thaw reply", EvLimitStop: "restarting | thaw reply", EvLimitRestart: "restarting | thaw reply", EvLimitWarn: "restarting | thaw reply",
+		EvMain:   "restarting | ",
 		EvExited: "restarting | ", EvEmpty: "checking | journal:stopped release canceltimer preflight", EvStopFail: "stop-failed | journal:failed",
 	},
 	Ending: {
 		EvStart: "restarting | ", EvRestart: "restarting | ", EvStop: "stopping | ", EvShutdown: "stopping | ",
-		EvLimitFreeze: "ending | reply", EvLimitStop: "ending | reply", EvLimitRestart: "ending | reply", EvLimitWarn: "ending | reply",
+		EvLimitFreeze: "ending | thaw reply", EvLimitStop: "ending | thaw reply", EvLimitRestart: "ending | thaw reply", EvLimitWarn: "ending | thaw reply",
+		EvMain:   "ending | ",
 		EvExited: "ending | ", EvEmpty: "backoff | journal:stopped release journal:restart timer", EvStopFail: "stop-failed | journal:failed",
 	},
 	Backoff: {
@@ -245,7 +248,7 @@ var want = map[State]map[EventKind]string{
 		EvStart: "stop-failed | reply:stop_incomplete", EvRestart: "restarting | unwatch kill",
 		EvStop: "stopping | unwatch kill", EvShutdown: "stopping | unwatch kill",
 		EvLimitFreeze: "stop-failed | reply", EvLimitStop: "stop-failed | reply", EvLimitRestart: "stop-failed | reply", EvLimitWarn: "stop-failed | reply",
-		EvExited: "stop-failed | ",
+		EvExited: "stop-failed | ", EvMain: "stop-failed | ",
 	},
 	External: {
 		EvStart: "checking | canceltimer preflight", EvRestart: "external | reply:external",

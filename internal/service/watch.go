@@ -16,8 +16,8 @@ import (
 
 // watchReady runs the readiness probe outside the loop.
 func (l *loop) watchReady(inst *instance) {
-	ready, sink, o := l.m.cfg.Ready, l.s.deps.Logs, probe.Options{Containment: l.s.deps.Containment}
-	pidfile := l.m.cfg.PIDFile != ""
+	ready, sink, o := inst.cfg.Ready, l.s.deps.Logs, probe.Options{Containment: l.s.deps.Containment}
+	pidfile := inst.cfg.PIDFile != ""
 	ctx, gen := ctxIn(l.probes, inst.id), inst.watchGen
 	go func() {
 		if ready.IsZero() {
@@ -40,7 +40,7 @@ func (l *loop) watchReady(inst *instance) {
 
 // watchHealth runs the liveness probe every interval, outside the loop.
 func (l *loop) watchHealth(inst *instance) {
-	h := l.m.cfg.Health
+	h := inst.cfg.Health
 	if h.IsZero() {
 		return
 	}
@@ -66,7 +66,7 @@ func (l *loop) watchHealth(inst *instance) {
 // the pid in the pidfile, or the choice of the process that serves now
 // (tree, whose end is the container's emptiness).
 func (l *loop) onLeaderExit(inst *instance) {
-	cfg, clock := l.m.cfg, l.s.deps.Clock
+	cfg, clock := inst.cfg, l.s.deps.Clock
 	st, _ := inst.tree.ExitState()
 	ei := exitInfo(st, clock.Now(), false)
 	if !l.m.state.Running() {
@@ -84,7 +84,7 @@ func (l *loop) onLeaderExit(inst *instance) {
 		l.handle(event{kind: EvExited, inst: inst.id, exit: ei})
 	case l.treeDone != nil:
 		go func() {
-			if pid := oldestMember(inst); pid != 0 {
+			if pid := oldestMember(inst); pid != 0 && ctx.Err() == nil {
 				l.s.post(event{kind: EvMain, inst: inst.id, pid: pid,
 					how: fmt.Sprintf("the launcher, pid %d, exited (%s); the oldest process left in the tree", inst.tree.PID(), ei.Description)})
 			}
@@ -144,6 +144,9 @@ func (l *loop) followPIDFile(ctx context.Context, inst *instance, path string, w
 		if !sleep(ctx, clock, wait) {
 			return
 		}
+	}
+	if ctx.Err() != nil {
+		return
 	}
 	l.s.post(event{kind: EvMain, inst: inst.id, pid: pid, how: "from " + path})
 	st, err := procinfo.ReadStat(pid)

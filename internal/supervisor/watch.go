@@ -117,8 +117,8 @@ func (w *watcher) pass(ctx context.Context) {
 	var all []sampled
 	for _, svc := range svcs {
 		tr := svc.Tree()
-		if tr == nil {
-			continue
+		if tr == nil || !svc.Status().State.Running() {
+			continue // nothing, or a tree already being stopped: not frozen under its stop
 		}
 		cur, err := w.sample(tr, now)
 		if err != nil {
