@@ -248,14 +248,20 @@ func restartNow(m *machine, e event) {
 	if !m.startGuard(e) {
 		return
 	}
+	kill := m.state == Frozen || m.state == StopFailed
+	m.restartAfter(e, "restart requested")
+	m.stopTree(kill)
+}
+
+// restartAfter makes the start that follows the tree's stop: with the
+// request's profile, or the instance's.
+func (m *machine) restartAfter(e event, reason string) {
 	profile := e.profile
 	if profile == "" {
 		profile = m.inst.profile
 	}
-	kill := m.state == Frozen || m.state == StopFailed
 	m.next = pending{profile: profile, manual: true}
-	m.to(Restarting, e.at, e.kind, "restart requested")
-	m.stopTree(kill)
+	m.to(Restarting, e.at, e.kind, reason)
 	m.addWaiter(e)
 }
 
@@ -265,13 +271,7 @@ func queueStart(m *machine, e event) {
 	if !m.startGuard(e) {
 		return
 	}
-	profile := e.profile
-	if profile == "" {
-		profile = m.inst.profile
-	}
-	m.next = pending{profile: profile, manual: true}
-	m.to(Restarting, e.at, e.kind, "start queued behind the stop of the previous tree")
-	m.addWaiter(e)
+	m.restartAfter(e, "start queued behind the stop of the previous tree")
 }
 
 func stopNow(m *machine, e event) {
