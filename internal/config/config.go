@@ -82,6 +82,11 @@ const (
 	// LifetimeTree: the instance lives while anything is in its container
 	// (launchers that start the real server and exit).
 	LifetimeTree Lifetime = "tree"
+	// LifetimeHandover: like leader, but a main process that exits 0 while
+	// its container still holds a process hands over to it (a server that
+	// restarts itself by starting its successor, as ComfyUI-Manager does on
+	// Windows): the successor becomes the main process once it is ready.
+	LifetimeHandover Lifetime = "handover"
 )
 
 // Service is one validated service.
@@ -99,6 +104,10 @@ type Service struct {
 	// "" for none): that pid, read once the launcher has exited, is the
 	// main process, and its death ends the instance.
 	PIDFile string
+	// RestartFile, when it exists as the main process exits 0, asks for a
+	// restart at once (A1111's tmp/restart: the program touches it and
+	// exits, expecting its launcher to start it again). Absolute; "" none.
+	RestartFile string
 	// StdinNull: stdin is the null device (default). false: inherit corral's.
 	StdinNull bool
 	Profiles  map[string][]string
@@ -267,6 +276,15 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Col, e.Key, e.Msg)
 }
 
+// runBase is where relative paths of a running service resolve: its dir,
+// or the config file's directory.
+func runBase(base, dir string) string {
+	if dir != "" {
+		return dir
+	}
+	return base
+}
+
 // Load reads and validates path.
 func Load(path string) (*File, error) {
 	src, err := os.ReadFile(path)
@@ -298,24 +316,25 @@ type rawLimits struct {
 }
 
 type rawService struct {
-	Preset    string              `toml:"preset"`
-	Command   []string            `toml:"command"`
-	Shell     string              `toml:"shell"`
-	Dir       string              `toml:"dir"`
-	Env       map[string]string   `toml:"env"`
-	Autostart *bool               `toml:"autostart"`
-	After     []string            `toml:"after"`
-	Lifetime  string              `toml:"lifetime"`
-	PIDFile   string              `toml:"pidfile"`
-	Stdin     string              `toml:"stdin"`
-	Port      int                 `toml:"port"`
-	Profiles  map[string][]string `toml:"profiles"`
-	Ready     *rawProbe           `toml:"ready"`
-	Health    *rawProbe           `toml:"health"`
-	Restart   *rawRestart         `toml:"restart"`
-	Stop      *rawStop            `toml:"stop"`
-	Limits    *rawLimits          `toml:"limits"`
-	OnLimit   string              `toml:"on_limit"`
+	Preset      string              `toml:"preset"`
+	Command     []string            `toml:"command"`
+	Shell       string              `toml:"shell"`
+	Dir         string              `toml:"dir"`
+	Env         map[string]string   `toml:"env"`
+	Autostart   *bool               `toml:"autostart"`
+	After       []string            `toml:"after"`
+	Lifetime    string              `toml:"lifetime"`
+	PIDFile     string              `toml:"pidfile"`
+	RestartFile string              `toml:"restart_file"`
+	Stdin       string              `toml:"stdin"`
+	Port        int                 `toml:"port"`
+	Profiles    map[string][]string `toml:"profiles"`
+	Ready       *rawProbe           `toml:"ready"`
+	Health      *rawProbe           `toml:"health"`
+	Restart     *rawRestart         `toml:"restart"`
+	Stop        *rawStop            `toml:"stop"`
+	Limits      *rawLimits          `toml:"limits"`
+	OnLimit     string              `toml:"on_limit"`
 }
 
 type rawProbe struct {
@@ -349,7 +368,7 @@ type rawStop struct {
 var knownKeys = []string{
 	"corral", "containment", "shutdown_timeout", "services", "watch_interval", "leak_sweep", "bundle_cooldown",
 	"processes", "memory", "fork_rate",
-	"preset", "command", "shell", "dir", "env", "autostart", "after", "lifetime", "pidfile", "stdin", "port",
+	"preset", "command", "shell", "dir", "env", "autostart", "after", "lifetime", "pidfile", "restart_file", "stdin", "port",
 	"profiles", "ready", "health", "restart", "stop", "limits", "on_limit",
 	"http", "body", "tcp", "exec", "log", "timeout", "interval", "failures",
 	"policy", "backoff", "max_backoff", "jitter", "burst", "window", "stable_after",
@@ -496,11 +515,7 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 	if r.PIDFile != "" {
 		// Relative to where the service runs: launchers write their pid file
 		// relative to their own working directory.
-		pbase := base
-		if s.Dir != "" {
-			pbase = s.Dir
-		}
-		s.PIDFile = absPath(r.PIDFile, pbase)
+		s.PIDFile = absPath(r.PIDFile, runBase(base, s.Dir))
 	}
 	envKeys := make([]string, 0, len(r.Env))
 	for k := range r.Env {
@@ -526,11 +541,27 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 	case "", "leader":
 	case "tree":
 		s.Lifetime = LifetimeTree
+	case "handover":
+		s.Lifetime = LifetimeHandover
 	default:
-		p.errAt(key("lifetime"), "unknown lifetime %q (want leader or tree)", r.Lifetime)
+		p.errAt(key("lifetime"), "unknown lifetime %q (want leader, tree or handover)", r.Lifetime)
 	}
-	if s.PIDFile != "" && s.Lifetime == LifetimeTree {
-		p.errAt(key("pidfile"), "pidfile names the main process; remove lifetime = \"tree\" (the instance ends when the pid in the file dies)")
+	if r.Lifetime == "" && pr.lifetime != "" {
+		s.Lifetime = pr.lifetime
+	}
+	if r.RestartFile != "" {
+		s.RestartFile = absPath(r.RestartFile, runBase(base, s.Dir))
+	} else if pr.restartFile != "" {
+		s.RestartFile = filepath.Join(runBase(base, s.Dir), pr.restartFile)
+	}
+	for _, kv := range pr.env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, set := r.Env[k]; !set {
+			s.Env = append(s.Env, kv)
+		}
+	}
+	if s.PIDFile != "" && (s.Lifetime == LifetimeTree || s.Lifetime == LifetimeHandover) {
+		p.errAt(key("pidfile"), "pidfile names the main process; remove lifetime = %q (the instance ends when the pid in the file dies)", s.Lifetime)
 	}
 	switch r.Stdin {
 	case "", "null":

@@ -2,13 +2,17 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"time"
 )
 
 type presetSpec struct {
-	ready Probe
-	hook  *Hook
+	ready       Probe
+	hook        *Hook
+	lifetime    Lifetime
+	restartFile string   // relative to the service's dir
+	env         []string // KEY=VALUE unless the user sets KEY
 }
 
 // preset returns the defaults of a named preset; port 0 means its usual one.
@@ -34,12 +38,21 @@ func preset(name string, port int) (presetSpec, error) {
 				Interval: 500 * time.Millisecond,
 			},
 			hook: &Hook{Method: "POST", URL: base + "/sdapi/v1/server-stop", RequiresArg: "--api-server-stop"},
+			// "Apply and restart UI": shown only with SD_WEBUI_RESTART set;
+			// the UI touches tmp/restart and exits 0, and its launcher
+			// starts it again (webui.sh loops on the file; webui.bat does
+			// not, so corral does it).
+			env:         []string{"SD_WEBUI_RESTART=1"},
+			restartFile: filepath.Join("tmp", "restart"),
 		}, nil
 	case "comfyui":
 		if port == 0 {
 			port = 8188
 		}
 		return presetSpec{
+			// ComfyUI-Manager's restart re-executes python: on Windows
+			// os.execv starts the successor and the old process exits 0.
+			lifetime: LifetimeHandover,
 			ready: Probe{
 				HTTP:     fmt.Sprintf("http://127.0.0.1:%d/system_stats", port),
 				Timeout:  5 * time.Minute,

@@ -30,6 +30,7 @@ const (
 	Torn     Kind = "torn"      // damaged journal lines were skipped
 	NotReady Kind = "not-ready" // the readiness probe gave up (its target and last error)
 	Main     Kind = "main"      // the main process of an instance is known (pidfile, launcher's successor)
+	Handover Kind = "handover"  // the main process exited 0 and a successor took over (old and new pid in the fields)
 )
 
 // Event is one entry.

@@ -213,6 +213,8 @@ func (l *loop) exec(fx effect) (event, bool) {
 		}()
 	case fxThaw:
 		fx.inst.tree.Thaw()
+	case fxFollowMain:
+		l.followMain(fx.inst, fx.pid)
 	case fxRelease:
 		d.Track(l.m.name, fx.inst.id, false)
 		if fx.inst.pids != nil {
@@ -280,6 +282,7 @@ func (l *loop) status() Status {
 		if inst.main != 0 {
 			st.PID, st.MainFrom = inst.main, inst.mainWhy
 		}
+		st.PreviousPID = inst.prevMain
 		st.Mechanism = string(inst.tree.Mechanism())
 		st.Profile = inst.profile
 		st.StartedAt = inst.started

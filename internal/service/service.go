@@ -79,19 +79,21 @@ type Status struct {
 	State  State  `json:"state"`
 	Reason string `json:"reason,omitempty"`
 	// Code is the machine-readable cause of a failure state.
-	Code      Code      `json:"code,omitempty"`
-	Since     time.Time `json:"since"`
-	Instance  string    `json:"instance,omitempty"`
-	PID       int       `json:"pid,omitempty"` // the main process
-	Leader    int       `json:"leader,omitempty"`
-	MainFrom  string    `json:"main_from,omitempty"` // how the main process was found when it is not the leader
-	Mechanism string    `json:"mechanism,omitempty"`
-	Profile   string    `json:"profile,omitempty"`
-	StartedAt time.Time `json:"started_at,omitzero"`
-	Restarts  int       `json:"restarts"`
-	Starts    int       `json:"starts"`
-	NextStart time.Time `json:"next_start,omitzero"`
-	LastExit  *ExitInfo `json:"last_exit,omitempty"`
+	Code     Code      `json:"code,omitempty"`
+	Since    time.Time `json:"since"`
+	Instance string    `json:"instance,omitempty"`
+	PID      int       `json:"pid,omitempty"` // the main process
+	Leader   int       `json:"leader,omitempty"`
+	MainFrom string    `json:"main_from,omitempty"` // how the main process was found when it is not the leader
+	// PreviousPID is the main process before the last hand-over.
+	PreviousPID int       `json:"previous_pid,omitempty"`
+	Mechanism   string    `json:"mechanism,omitempty"`
+	Profile     string    `json:"profile,omitempty"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	Restarts    int       `json:"restarts"`
+	Starts      int       `json:"starts"`
+	NextStart   time.Time `json:"next_start,omitzero"`
+	LastExit    *ExitInfo `json:"last_exit,omitempty"`
 	// ExternalPIDs are the processes serving an external service.
 	ExternalPIDs []int `json:"external_pids,omitempty"`
 	// LastStop is the report of the last stop of a tree.
@@ -211,6 +213,8 @@ func (s *Service) timeout(ctx context.Context, e event) error {
 		if snap.ready.IsZero() && snap.pidfile != "" {
 			for_ = "waiting for its main process to be written to " + snap.pidfile
 		}
+	case Handover:
+		for_ = "waiting for the readiness of the successor it handed over to: " + describeProbe(snap.ready)
 	case Checking:
 		for_ = "checking its ports"
 	case Backoff:

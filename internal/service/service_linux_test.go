@@ -53,8 +53,13 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, cfg *config.Service) *harness {
+	return newHarnessIn(t, cfg, proctree.Auto)
+}
+
+// newHarnessIn runs the service under a given containment tier.
+func newHarnessIn(t *testing.T, cfg *config.Service, tier proctree.Containment) *harness {
 	bus := journal.NewBus(1000, nil)
-	s := New(cfg, Deps{Bus: bus, OwnerOf: func(int) string { return "" }})
+	s := New(cfg, Deps{Bus: bus, Containment: tier, OwnerOf: func(int) string { return "" }})
 	h := &harness{t: t, svc: s, bus: bus}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

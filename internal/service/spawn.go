@@ -53,7 +53,7 @@ func (l *loop) spawn(fx fxSpawn) event {
 	argv, profile := fx.argv, fx.next.profile
 	cmd := command(argv, cfg.Shell)
 	cmd.Dir = cfg.Dir
-	cmd.Env = append(os.Environ(), cfg.Env...)
+	cmd.Env = append(append(os.Environ(), cfg.Env...), fx.next.env...)
 	if !cfg.StdinNull {
 		cmd.Stdin = os.Stdin
 	}

@@ -21,6 +21,7 @@ const (
 	Starting   State = "starting"    // an instance runs; its readiness probe has not passed yet
 	Ready      State = "ready"       // an instance runs and passed its readiness probe
 	Unhealthy  State = "unhealthy"   // ready, but its liveness probe fails (below the limit)
+	Handover   State = "handover"    // the main process exited 0 and handed over to a successor in its tree, whose readiness is awaited
 	Frozen     State = "frozen"      // the watchdog froze the tree (on_limit = "freeze"); probes paused
 	Stopping   State = "stopping"    // a requested stop: the tree is being stopped; then stopped
 	Restarting State = "restarting"  // a requested restart: the old tree is being stopped; then a new start
@@ -33,21 +34,21 @@ const (
 )
 
 // States lists every state, in the order of the rows of actions.
-var States = [numStates]State{Stopped, Checking, Starting, Ready, Unhealthy, Frozen, Stopping, Restarting, Ending, Backoff, Failed, Done, StopFailed, External}
+var States = [numStates]State{Stopped, Checking, Starting, Ready, Unhealthy, Frozen, Stopping, Restarting, Ending, Backoff, Failed, Done, StopFailed, External, Handover}
 
-const numStates = 14
+const numStates = 15
 
 // Running reports whether the state has a live instance that was not asked
 // to go (the watchdog may act on it).
 func (s State) Running() bool {
-	return s == Starting || s == Ready || s == Unhealthy || s == Frozen
+	return s == Starting || s == Ready || s == Unhealthy || s == Frozen || s == Handover
 }
 
 // HasTree reports whether the state holds an instance whose tree may have
 // processes.
 func (s State) HasTree() bool {
 	switch s {
-	case Starting, Ready, Unhealthy, Frozen, Stopping, Restarting, Ending, StopFailed:
+	case Starting, Ready, Unhealthy, Frozen, Stopping, Restarting, Ending, StopFailed, Handover:
 		return true
 	}
 	return false
@@ -81,13 +82,14 @@ const (
 	EvEmpty     // a stop emptied the tree
 	EvStopFail  // a stop could not empty the tree
 	EvTimer     // the backoff or re-arm timer fired
+	EvHandover  // the main process exited 0 and a successor in its tree takes over (lifetime = "handover")
 	numEvents
 )
 
 var eventNames = [numEvents]string{
 	"start", "restart", "stop", "shutdown", "limit-freeze", "limit-stop", "limit-restart", "limit-warn",
 	"checked", "external", "refused", "spawned", "ready", "not-ready", "health-ok", "health-bad",
-	"main", "exited", "empty", "stop-failed", "timer",
+	"main", "exited", "empty", "stop-failed", "timer", "handover",
 }
 
 func (k EventKind) String() string {
@@ -131,15 +133,19 @@ type event struct {
 	inst     string // instance it is about
 	watchGen int    // generation of the instance's probes and watchers
 	err      error
-	newInst  *instance            // EvSpawned
-	external []int                // EvFoundExt
-	code     Code                 // EvRefused
-	pid      int                  // EvMain
-	how      string               // EvMain: where the pid came from; EvExited: what ended
-	exit     *ExitInfo            // EvExited
-	lingers  int                  // EvExited: members still alive when the leader exited
-	report   *proctree.StopReport // EvEmpty, EvStopFail
-	hookNote string               // EvEmpty, EvStopFail: what the stop hook answered
+	newInst  *instance // EvSpawned
+	external []int     // EvFoundExt
+	code     Code      // EvRefused
+	pid      int       // EvMain, EvHandover: the (new) main process
+	oldPID   int       // EvHandover: the main process that exited
+	how      string    // EvMain, EvHandover: where the pid came from
+	exit     *ExitInfo // EvExited
+	lingers  int       // EvExited: members still alive when the leader exited
+	// restartFile: EvExited of a main process that exited 0 after creating
+	// the service's restart file (A1111's tmp/restart).
+	restartFile bool
+	report      *proctree.StopReport // EvEmpty, EvStopFail
+	hookNote    string               // EvEmpty, EvStopFail: what the stop hook answered
 }
 
 // instance is one run of the service.
@@ -158,6 +164,7 @@ type instance struct {
 	pids     *pidslimit.Group // kernel process limit, or nil
 	main     int              // the main process: leader, pid from the pidfile, or a launcher's successor
 	mainWhy  string           // how main was found ("" for the leader)
+	prevMain int              // the main process before the last hand-over
 	// ready: it passed its readiness probe (the restart policy's
 	// "established").
 	ready     bool
@@ -175,13 +182,17 @@ type ending struct {
 	msg     string // the cause, as the user reads it
 	exit    *ExitInfo
 	lingers int // members alive when the leader exited 0 (a daemonizer)
+	// programRestart: the program asked to be started again (its restart
+	// file); no policy, no backoff, not a failure.
+	programRestart bool
 }
 
 // pending is a start that is wanted but not yet spawned (Checking, and
 // the start that follows Restarting, Backoff or a re-arm).
 type pending struct {
 	profile string
-	manual  bool // asked for by a user: bypasses the start limit
+	manual  bool     // asked for by a user: bypasses the start limit
+	env     []string // added for this start only (SD_WEBUI_RESTARTING=1)
 }
 
 type waiter struct {
@@ -245,10 +256,14 @@ type (
 		inst *instance
 		kill bool // frozen, or past a limit: kill at once, no hook, no grace
 	}
-	fxFreeze  struct{ inst *instance }
-	fxThaw    struct{ inst *instance }
-	fxRelease struct{ inst *instance } // the tree is empty: forget it (tracking, kernel limit group)
-	fxTimer   struct {
+	fxFreeze     struct{ inst *instance }
+	fxThaw       struct{ inst *instance }
+	fxRelease    struct{ inst *instance } // the tree is empty: forget it (tracking, kernel limit group)
+	fxFollowMain struct {                 // watch a main process that is not our child; posts EvHandover or EvExited
+		inst *instance
+		pid  int
+	}
+	fxTimer struct {
 		gen int
 		d   time.Duration
 	}
@@ -274,6 +289,7 @@ func (fxStopTree) isEffect()    {}
 func (fxFreeze) isEffect()      {}
 func (fxThaw) isEffect()        {}
 func (fxRelease) isEffect()     {}
+func (fxFollowMain) isEffect()  {}
 func (fxTimer) isEffect()       {}
 func (fxCancelTimer) isEffect() {}
 func (fxJournal) isEffect()     {}

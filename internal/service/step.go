@@ -128,7 +128,7 @@ func (m *machine) verdict(w waiter) (bool, error) {
 		return true, nil
 	case Ready, Unhealthy:
 		return w.want != waitStopped, nil
-	case Starting:
+	case Starting, Handover:
 		return w.want == waitRunning, nil
 	case Frozen:
 		switch w.want {

@@ -23,7 +23,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: impossible,
 	},
 	// Checking: the preflight runs outside the loop.
 	{
@@ -31,7 +31,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
 		EvChecked: spawnChecked, EvFoundExt: becomeExternal, EvRefused: refused, EvSpawned: spawned,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: impossible,
 	},
 	// Starting: readiness probe under way.
 	{
@@ -39,7 +39,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitFreeze, EvLimitStop: limitStop, EvLimitRestart: limitRestart, EvLimitWarn: limitWarn,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: becomeReady, EvNotReady: notReady, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: handover,
 	},
 	// Ready.
 	{
@@ -47,7 +47,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitFreeze, EvLimitStop: limitStop, EvLimitRestart: limitRestart, EvLimitWarn: limitWarn,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: healthOK, EvHealthBad: healthBad,
-		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: handover,
 	},
 	// Unhealthy.
 	{
@@ -55,7 +55,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitFreeze, EvLimitStop: limitStop, EvLimitRestart: limitRestart, EvLimitWarn: limitWarn,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: healthyAgain, EvHealthBad: healthBad,
-		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: handover,
 	},
 	// Frozen: probes paused; a stop kills.
 	{
@@ -63,7 +63,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitStop, EvLimitRestart: limitRestart, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: handOverFrozen,
 	},
 	// Stopping: a requested stop under way.
 	{
@@ -71,7 +71,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitThaw, EvLimitStop: limitThaw, EvLimitRestart: limitThaw, EvLimitWarn: limitThaw,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: emptyStopped, EvStopFail: stopFailed, EvTimer: impossible,
+		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: emptyStopped, EvStopFail: stopFailed, EvTimer: impossible, EvHandover: ignoreLate,
 	},
 	// Restarting: the old tree goes first, completely.
 	{
@@ -79,7 +79,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitThaw, EvLimitStop: limitThaw, EvLimitRestart: limitThaw, EvLimitWarn: limitThaw,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: emptyRestart, EvStopFail: stopFailed, EvTimer: impossible,
+		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: emptyRestart, EvStopFail: stopFailed, EvTimer: impossible, EvHandover: ignoreLate,
 	},
 	// Ending: the rest of an ended instance's tree is being stopped.
 	{
@@ -87,7 +87,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitThaw, EvLimitStop: limitThaw, EvLimitRestart: limitThaw, EvLimitWarn: limitThaw,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: emptyDecide, EvStopFail: stopFailed, EvTimer: impossible,
+		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: emptyDecide, EvStopFail: stopFailed, EvTimer: impossible, EvHandover: ignoreLate,
 	},
 	// Backoff: a timer will start it again.
 	{
@@ -95,7 +95,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: timerStart,
+		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: timerStart, EvHandover: impossible,
 	},
 	// Failed: a manual start, or the re-arm timer, starts it again.
 	{
@@ -103,7 +103,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: timerStart,
+		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: timerStart, EvHandover: impossible,
 	},
 	// Done: a one-shot that completed; ensure is satisfied, start runs it again.
 	{
@@ -111,7 +111,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: impossible,
 	},
 	// StopFailed: the tree is kept; only another stop touches it.
 	{
@@ -119,7 +119,7 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: ignoreLate, EvExited: noteExit, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: ignoreLate,
 	},
 	// External: someone else's server; never touched.
 	{
@@ -127,7 +127,15 @@ var actions = [numStates][numEvents]action{
 		EvLimitFreeze: limitIgnore, EvLimitStop: limitIgnore, EvLimitRestart: limitIgnore, EvLimitWarn: limitIgnore,
 		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
 		EvReady: impossible, EvNotReady: impossible, EvHealthOK: impossible, EvHealthBad: impossible,
-		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible,
+		EvMain: impossible, EvExited: impossible, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: impossible,
+	},
+	// Handover: the successor's readiness is awaited again.
+	{
+		EvStart: coalesce, EvRestart: restartNow, EvStop: stopNow, EvShutdown: shut(stopNow),
+		EvLimitFreeze: limitFreeze, EvLimitStop: limitStop, EvLimitRestart: limitRestart, EvLimitWarn: limitWarn,
+		EvChecked: impossible, EvFoundExt: impossible, EvRefused: impossible, EvSpawned: impossible,
+		EvReady: becomeReady, EvNotReady: notReady, EvHealthOK: impossible, EvHealthBad: impossible,
+		EvMain: mainFound, EvExited: exited, EvEmpty: impossible, EvStopFail: impossible, EvTimer: impossible, EvHandover: handover,
 	},
 }
 
@@ -449,6 +457,30 @@ func healthBad(m *machine, e event) {
 	m.to(Unhealthy, e.at, e.kind, msg)
 }
 
+// handover: the main process exited 0 and a successor of its tree takes
+// over; the instance goes on once the successor is ready (its readiness
+// is bounded by the ready timeout; not ready = the instance ended).
+func handover(m *machine, e event) {
+	inst := m.inst
+	inst.prevMain, inst.main, inst.mainWhy = e.oldPID, e.pid, e.how
+	inst.ready, inst.healthBad = false, 0
+	m.emit(journal.Handover, fmt.Sprintf("handover: pid %d exited 0, pid %d takes over (%s); waiting for it to be ready", e.oldPID, e.pid, e.how),
+		map[string]string{"old_pid": fmt.Sprint(e.oldPID), "new_pid": fmt.Sprint(e.pid)})
+	inst.watchGen++
+	m.fx = append(m.fx, fxStopWatch{inst: inst})
+	m.to(Handover, e.at, e.kind, fmt.Sprintf("handed over from pid %d to pid %d", e.oldPID, e.pid))
+	m.fx = append(m.fx, fxWatchReady{inst: inst}, fxFollowMain{inst: inst, pid: e.pid})
+}
+
+// handOverFrozen: a frozen tree's main changed hands just before the
+// freeze; it stays frozen, under its new main.
+func handOverFrozen(m *machine, e event) {
+	m.inst.prevMain, m.inst.main, m.inst.mainWhy = e.oldPID, e.pid, e.how
+	m.emit(journal.Handover, fmt.Sprintf("handover: pid %d exited 0, pid %d takes over (%s); the tree is frozen", e.oldPID, e.pid, e.how),
+		map[string]string{"old_pid": fmt.Sprint(e.oldPID), "new_pid": fmt.Sprint(e.pid)})
+	m.fx = append(m.fx, fxFollowMain{inst: m.inst, pid: e.pid})
+}
+
 func mainFound(m *machine, e event) {
 	m.inst.main, m.inst.mainWhy = e.pid, e.how
 	m.emit(journal.Main, fmt.Sprintf("main process is pid %d (%s)", e.pid, e.how), map[string]string{"pid": fmt.Sprint(e.pid)})
@@ -460,6 +492,12 @@ func mainFound(m *machine, e event) {
 func exited(m *machine, e event) {
 	m.lastExit = e.exit
 	desc := e.exit.Description
+	if e.restartFile {
+		msg := fmt.Sprintf("the program asked to be started again (%s) and exited", m.inst.cfg.RestartFile)
+		m.emit(journal.Restart, msg+"; restarting at once", map[string]string{"by": "program"})
+		m.end(e, &ending{code: CodeExited, msg: msg, exit: e.exit, programRestart: true})
+		return
+	}
 	m.emit(journal.Exit, "instance ended: "+desc, map[string]string{"code": fmt.Sprint(e.exit.Code), "signaled": fmt.Sprint(e.exit.Signaled)})
 	if e.lingers > 0 && e.exit.Code == 0 && !e.exit.Signaled {
 		// A program that forks into the background and exits 0: its tree
@@ -538,6 +576,13 @@ func emptyRestart(m *machine, e event) {
 // restart policy decides what follows.
 func emptyDecide(m *machine, e event) {
 	inst := m.emptied(e)
+	if inst.end.programRestart {
+		// Not a failure, no backoff, no policy: the program's own restart,
+		// told it is one (A1111 then opens no new browser tab).
+		m.lastExit.Requested = true
+		m.check(e, pending{profile: inst.profile, manual: true, env: []string{"SD_WEBUI_RESTARTING=1"}}, "restarting as the program asked")
+		return
+	}
 	d, end := m.decide(e.at, e.rand, inst)
 	m.next = pending{profile: inst.profile}
 	switch d.Action {

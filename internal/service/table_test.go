@@ -39,7 +39,7 @@ func in(s State) *machine {
 	m := &machine{name: "svc", cfg: pureConfig(), state: s, since: t0, gen: 7}
 	inst := &instance{cfg: m.cfg, id: "i1", started: t0.Add(-time.Minute), watchGen: 3}
 	switch s {
-	case Starting, Frozen:
+	case Starting, Frozen, Handover:
 		m.inst = inst
 	case Ready:
 		inst.ready = true
@@ -91,6 +91,8 @@ func ev(m *machine, k EventKind) event {
 		e.err = errors.New("connection refused")
 	case EvMain:
 		e.pid, e.how = 99, "from /run/x.pid"
+	case EvHandover:
+		e.pid, e.oldPID, e.how = 100, 99, "started by pid 99"
 	case EvExited:
 		e.exit = &ExitInfo{At: t0, Code: 1, Description: "exit status 1"}
 	case EvEmpty:
@@ -129,6 +131,8 @@ func fxNames(fx []effect) string {
 			out = append(out, "thaw")
 		case fxRelease:
 			out = append(out, "release")
+		case fxFollowMain:
+			out = append(out, "followmain")
 		case fxTimer:
 			out = append(out, "timer")
 		case fxCancelTimer:
@@ -185,6 +189,7 @@ var want = map[State]map[EventKind]string{
 		EvLimitRestart: "ending | journal:exit unwatch kill reply", EvLimitWarn: "starting | thaw reply",
 		EvReady: "ready | journal:ready watchhealth", EvNotReady: "ending | journal:not-ready unwatch stoptree",
 		EvMain: "starting | journal:main", EvExited: "ending | journal:exit unwatch stoptree",
+		EvHandover: "handover | journal:handover unwatch watchready followmain",
 	},
 	Ready: {
 		EvStart: "ready | reply", EvRestart: "restarting | unwatch stoptree",
@@ -193,6 +198,7 @@ var want = map[State]map[EventKind]string{
 		EvLimitRestart: "ending | journal:exit unwatch kill reply", EvLimitWarn: "ready | thaw reply",
 		EvHealthOK: "ready | ", EvHealthBad: "unhealthy | journal:health",
 		EvMain: "ready | journal:main", EvExited: "ending | journal:exit unwatch stoptree",
+		EvHandover: "handover | journal:handover unwatch watchready followmain",
 	},
 	Unhealthy: {
 		EvStart: "unhealthy | reply", EvRestart: "restarting | unwatch stoptree",
@@ -201,6 +207,7 @@ var want = map[State]map[EventKind]string{
 		EvLimitRestart: "ending | journal:exit unwatch kill reply", EvLimitWarn: "unhealthy | thaw reply",
 		EvHealthOK: "ready | journal:health", EvHealthBad: "ending | journal:health unwatch stoptree",
 		EvMain: "unhealthy | journal:main", EvExited: "ending | journal:exit unwatch stoptree",
+		EvHandover: "handover | journal:handover unwatch watchready followmain",
 	},
 	Frozen: {
 		EvStart: "frozen | reply:frozen", EvRestart: "restarting | unwatch kill",
@@ -208,24 +215,28 @@ var want = map[State]map[EventKind]string{
 		EvLimitFreeze: "frozen | reply", EvLimitStop: "stopping | unwatch kill reply",
 		EvLimitRestart: "ending | journal:exit unwatch kill reply", EvLimitWarn: "frozen | reply",
 		EvMain: "frozen | journal:main", EvExited: "ending | journal:exit unwatch kill",
+		EvHandover: "frozen | journal:handover followmain",
 	},
 	Stopping: {
 		EvStart: "restarting | ", EvRestart: "restarting | ", EvStop: "stopping | ", EvShutdown: "stopping | ",
 		EvLimitFreeze: "stopping | thaw reply", EvLimitStop: "stopping | thaw reply", EvLimitRestart: "stopping | thaw reply", EvLimitWarn: "stopping | thaw reply",
 		EvMain:   "stopping | ",
 		EvExited: "stopping | ", EvEmpty: "stopped | journal:stopped release", EvStopFail: "stop-failed | journal:failed",
+		EvHandover: "stopping | ",
 	},
 	Restarting: {
 		EvStart: "restarting | ", EvRestart: "restarting | ", EvStop: "stopping | ", EvShutdown: "stopping | ",
 		EvLimitFreeze: "restarting | thaw reply", EvLimitStop: "restarting | thaw reply", EvLimitRestart: "restarting | thaw reply", EvLimitWarn: "restarting | thaw reply",
 		EvMain:   "restarting | ",
 		EvExited: "restarting | ", EvEmpty: "checking | journal:stopped release canceltimer preflight", EvStopFail: "stop-failed | journal:failed",
+		EvHandover: "restarting | ",
 	},
 	Ending: {
 		EvStart: "restarting | ", EvRestart: "restarting | ", EvStop: "stopping | ", EvShutdown: "stopping | ",
 		EvLimitFreeze: "ending | thaw reply", EvLimitStop: "ending | thaw reply", EvLimitRestart: "ending | thaw reply", EvLimitWarn: "ending | thaw reply",
 		EvMain:   "ending | ",
 		EvExited: "ending | ", EvEmpty: "backoff | journal:stopped release journal:restart timer", EvStopFail: "stop-failed | journal:failed",
+		EvHandover: "ending | ",
 	},
 	Backoff: {
 		EvStart: "checking | canceltimer preflight", EvRestart: "checking | canceltimer preflight",
@@ -249,11 +260,21 @@ var want = map[State]map[EventKind]string{
 		EvStop: "stopping | unwatch kill", EvShutdown: "stopping | unwatch kill",
 		EvLimitFreeze: "stop-failed | reply", EvLimitStop: "stop-failed | reply", EvLimitRestart: "stop-failed | reply", EvLimitWarn: "stop-failed | reply",
 		EvExited: "stop-failed | ", EvMain: "stop-failed | ",
+		EvHandover: "stop-failed | ",
 	},
 	External: {
 		EvStart: "checking | canceltimer preflight", EvRestart: "external | reply:external",
 		EvStop: "stopped | canceltimer reply", EvShutdown: "stopped | canceltimer reply",
 		EvLimitFreeze: "external | reply", EvLimitStop: "external | reply", EvLimitRestart: "external | reply", EvLimitWarn: "external | reply",
+	},
+	Handover: {
+		EvStart: "handover | ", EvRestart: "restarting | unwatch stoptree",
+		EvStop: "stopping | unwatch stoptree", EvShutdown: "stopping | unwatch stoptree",
+		EvLimitFreeze: "frozen | unwatch freeze reply", EvLimitStop: "stopping | unwatch kill reply",
+		EvLimitRestart: "ending | journal:exit unwatch kill reply", EvLimitWarn: "handover | thaw reply",
+		EvReady: "ready | journal:ready watchhealth", EvNotReady: "ending | journal:not-ready unwatch stoptree",
+		EvMain: "handover | journal:main", EvExited: "ending | journal:exit unwatch stoptree",
+		EvHandover: "handover | journal:handover unwatch watchready followmain",
 	},
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/probe"
 	"github.com/corral-sh/corral/internal/procinfo"
 )
@@ -76,8 +77,13 @@ func (l *loop) onLeaderExit(inst *instance) {
 		return
 	}
 	ctx := ctxIn(l.watchers, inst.id)
+	clean := ei.Code == 0 && !ei.Signaled
 	switch {
-	case cfg.PIDFile != "" && ei.Code == 0 && !ei.Signaled:
+	case clean && restartAsked(cfg):
+		l.handle(event{kind: EvExited, inst: inst.id, exit: ei, restartFile: true})
+	case cfg.Lifetime == config.LifetimeHandover && clean:
+		go l.handOver(ctx, inst, inst.tree.PID(), ei)
+	case cfg.PIDFile != "" && clean:
 		go l.followPIDFile(ctx, inst, cfg.PIDFile, cfg.Ready.Timeout)
 	case cfg.PIDFile != "":
 		ei.Description = fmt.Sprintf("the launcher (pid %d) failed before writing %s: %s", inst.tree.PID(), cfg.PIDFile, ei.Description)
@@ -199,4 +205,74 @@ func pollGone(ctx context.Context, clock Clock, pid int, start uint64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// restartAsked reports whether the program left the service's restart file
+// (A1111's tmp/restart) on its way out.
+func restartAsked(cfg *config.Service) bool {
+	if cfg.RestartFile == "" {
+		return false
+	}
+	_, err := os.Stat(cfg.RestartFile)
+	return err == nil
+}
+
+// handOver looks for the successor of a main process pid that exited 0:
+// the youngest root of what is left of the tree (a process whose parent is
+// not in the tree: what the dead main started was re-parented away from
+// it). Older roots are what it started long ago; the successor's own
+// children are not roots. None left: the instance ended with it.
+func (l *loop) handOver(ctx context.Context, inst *instance, pid int, ei *ExitInfo) {
+	ms, err := inst.tree.Members()
+	in := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		in[m.PID] = true
+	}
+	var succ int
+	var succStart uint64
+	if err == nil {
+		for _, m := range ms {
+			if m.PID == pid || in[m.PPID] {
+				continue
+			}
+			if succ == 0 || m.StartTicks > succStart || (m.StartTicks == succStart && m.PID > succ) {
+				succ, succStart = m.PID, m.StartTicks
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if succ == 0 {
+		ei.Description = fmt.Sprintf("main process pid %d ended (%s) and left no successor", pid, ei.Description)
+		l.s.post(event{kind: EvExited, inst: inst.id, exit: ei, lingers: len(ms)})
+		return
+	}
+	l.s.post(event{kind: EvHandover, inst: inst.id, pid: succ, oldPID: pid,
+		how: fmt.Sprintf("started by pid %d, which exited: %s", pid, ei.Description)})
+}
+
+// followMain watches a main process that is not corral's child (a
+// successor): its exit status is not ours to read, so its end is a
+// hand-over again when the tree holds a younger process, and the end of
+// the instance otherwise. The readiness wait that follows a hand-over tells
+// a restart from a crash that left processes behind.
+func (l *loop) followMain(inst *instance, pid int) {
+	ctx, clock, cfg := ctxIn(l.watchers, inst.id), l.s.deps.Clock, inst.cfg
+	go func() {
+		if st, err := procinfo.ReadStat(pid); err == nil {
+			if waitGone(ctx, clock, pid, st.StartTicks) != nil {
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		ei := &ExitInfo{At: clock.Now(), Code: -1, Description: fmt.Sprintf("main process pid %d ended", pid)}
+		if restartAsked(cfg) {
+			l.s.post(event{kind: EvExited, inst: inst.id, exit: ei, restartFile: true})
+			return
+		}
+		l.handOver(ctx, inst, pid, ei)
+	}()
 }

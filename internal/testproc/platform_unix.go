@@ -22,3 +22,15 @@ func ignoreStopSignals() { signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscal
 func detach(c *exec.Cmd) { c.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }
 
 func closeOnExec(fd int) { syscall.CloseOnExec(fd) }
+
+// execSelf replaces this process with the fixture args[0] (same pid), as
+// Python's os.execv does on Unix.
+func execSelf(args []string) {
+	exe, err := os.Executable()
+	if err == nil {
+		env := fixtureEnv(args[0])
+		err = syscall.Exec(exe, append([]string{exe}, args...), env)
+	}
+	os.Stderr.WriteString("testproc: exec: " + err.Error() + "\n")
+	os.Exit(1)
+}

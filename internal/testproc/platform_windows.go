@@ -32,3 +32,10 @@ func detach(c *exec.Cmd) {
 }
 
 func closeOnExec(fd int) {}
+
+// execSelf: Windows has no exec in place (Python's os.execv there starts a
+// new process, which mode comfy models).
+func execSelf(args []string) {
+	os.Stderr.WriteString("testproc: no exec in place on Windows\n")
+	os.Exit(1)
+}
