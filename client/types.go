@@ -41,9 +41,10 @@ type Service struct {
 	Code         string      `json:"code,omitempty"` // why a failure state is what it is (see docs/api.md)
 	Since        time.Time   `json:"since"`
 	Instance     string      `json:"instance,omitempty"`
-	PID          int         `json:"pid,omitempty"`       // the main process
-	Leader       int         `json:"leader,omitempty"`    // the first process of the instance
-	MainFrom     string      `json:"main_from,omitempty"` // how the main process was found, when it is not the leader
+	PID          int         `json:"pid,omitempty"`          // the main process
+	Leader       int         `json:"leader,omitempty"`       // the first process of the instance
+	MainFrom     string      `json:"main_from,omitempty"`    // how the main process was found, when it is not the leader
+	PreviousPID  int         `json:"previous_pid,omitempty"` // the main process before the last hand-over
 	Mechanism    string      `json:"mechanism,omitempty"`
 	Profile      string      `json:"profile,omitempty"`
 	StartedAt    time.Time   `json:"started_at,omitzero"`

@@ -344,6 +344,9 @@ func printService(w io.Writer, s client.Service) {
 		if s.MainFrom != "" {
 			fmt.Fprintf(w, " (%s)", s.MainFrom)
 		}
+		if s.PreviousPID != 0 {
+			fmt.Fprintf(w, ", handed over from pid %d", s.PreviousPID)
+		}
 		if s.Leader != 0 && s.Leader != s.PID {
 			fmt.Fprintf(w, ", leader pid %d", s.Leader)
 		}

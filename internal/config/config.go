@@ -546,8 +546,8 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 	default:
 		p.errAt(key("lifetime"), "unknown lifetime %q (want leader, tree or handover)", r.Lifetime)
 	}
-	if r.Lifetime == "" && pr.lifetime != "" {
-		s.Lifetime = pr.lifetime
+	if r.Lifetime == "" && pr.lifetime != "" && r.PIDFile == "" {
+		s.Lifetime = pr.lifetime // a pidfile names the main process itself
 	}
 	if r.RestartFile != "" {
 		s.RestartFile = absPath(r.RestartFile, runBase(base, s.Dir))

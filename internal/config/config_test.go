@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -256,5 +257,156 @@ func TestHookFor(t *testing.T) {
 	}
 	if h := f.Services["u"].HookFor([]string{"x"}); h == nil || h.Method != "POST" || h.RequiresArg != "" {
 		t.Errorf("user hook %+v", h)
+	}
+}
+
+func TestLifetimeHandover(t *testing.T) {
+	f, err := Parse("c.toml", "[services.a]\ncommand = [\"x\"]\nlifetime = \"handover\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Services["a"].Lifetime; got != LifetimeHandover {
+		t.Fatalf("lifetime %q, want %q", got, LifetimeHandover)
+	}
+	for _, tc := range []struct{ name, src, want string }{
+		{"unknown lifetime", "[services.a]\ncommand = [\"x\"]\nlifetime = \"forever\"\n",
+			`c.toml:3:1: services.a.lifetime: unknown lifetime "forever" (want leader, tree or handover)`},
+		{"pidfile with handover", "[services.a]\ncommand = [\"x\"]\nlifetime = \"handover\"\npidfile = \"a.pid\"\n",
+			`c.toml:4:1: services.a.pidfile: pidfile names the main process; remove lifetime = "handover" (the instance ends when the pid in the file dies)`},
+		{"pidfile before handover", "[services.a]\npidfile = \"a.pid\"\ncommand = [\"x\"]\nlifetime = \"handover\"\n",
+			`c.toml:2:1: services.a.pidfile: pidfile names`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse("c.toml", tc.src)
+			if err == nil {
+				t.Fatalf("accepted: %+v", f)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error\n  %v\nwant it to contain\n  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRestartFile(t *testing.T) {
+	abs := filepath.Join(t.TempDir(), "restart")
+	for _, tc := range []struct {
+		name, keys, want string
+	}{
+		{"relative to dir", "dir = \"sd\"\nrestart_file = \"tmp/restart\"\n", filepath.Join("/etc/corral", "sd", "tmp", "restart")},
+		{"relative to an absolute dir", "dir = '" + filepath.Dir(abs) + "'\nrestart_file = \"tmp/restart\"\n", filepath.Join(filepath.Dir(abs), "tmp", "restart")},
+		{"relative to the config", "restart_file = \"tmp/restart\"\n", filepath.Join("/etc/corral", "tmp", "restart")},
+		{"absolute", "dir = \"sd\"\nrestart_file = '" + abs + "'\n", abs},
+		{"unset", "dir = \"sd\"\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse("/etc/corral/corral.toml", "[services.a]\ncommand = [\"x\"]\n"+tc.keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Services["a"].RestartFile; got != tc.want {
+				t.Fatalf("RestartFile %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// A misspelt key is pointed at restart_file.
+	_, err := Parse("c.toml", "[services.a]\ncommand = [\"x\"]\nrestart_fle = \"tmp/restart\"\n")
+	if err == nil || !strings.Contains(err.Error(), `c.toml:3:1: services.a.restart_fle: unknown key (did you mean "restart_file"?)`) {
+		t.Fatalf("misspelt restart_file: %v", err)
+	}
+}
+
+func TestKnownKeysHaveRestartFile(t *testing.T) {
+	if !slices.Contains(knownKeys, "restart_file") {
+		t.Fatal("restart_file is not in knownKeys: no did-you-mean hint for it")
+	}
+}
+
+// envOf returns the values of name in env, in order.
+func envOf(env []string, name string) []string {
+	var vs []string
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == name {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+func TestPresetLifetimeAndRestart(t *testing.T) {
+	parse := func(t *testing.T, keys string) *Service {
+		t.Helper()
+		f, err := Parse("/etc/corral/corral.toml", "[services.a]\ncommand = [\"x\"]\n"+keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Services["a"]
+	}
+	t.Run("comfyui hands over", func(t *testing.T) {
+		s := parse(t, "preset = \"comfyui\"\n")
+		if s.Lifetime != LifetimeHandover || s.RestartFile != "" || len(envOf(s.Env, "SD_WEBUI_RESTART")) != 0 {
+			t.Fatalf("comfyui: lifetime %q, restart_file %q, env %q", s.Lifetime, s.RestartFile, s.Env)
+		}
+	})
+	for _, lt := range []Lifetime{LifetimeLeader, LifetimeTree} {
+		t.Run("comfyui with lifetime "+string(lt), func(t *testing.T) {
+			if s := parse(t, "preset = \"comfyui\"\nlifetime = \""+string(lt)+"\"\n"); s.Lifetime != lt {
+				t.Fatalf("lifetime %q, want the user's %q", s.Lifetime, lt)
+			}
+		})
+	}
+	t.Run("comfyui with pidfile and lifetime leader", func(t *testing.T) {
+		if s := parse(t, "preset = \"comfyui\"\nlifetime = \"leader\"\npidfile = \"c.pid\"\n"); s.PIDFile == "" || s.Lifetime != LifetimeLeader {
+			t.Fatalf("%+v", s)
+		}
+	})
+	for _, p := range []string{"a1111", "forge"} {
+		t.Run(p+" restarts by its file", func(t *testing.T) {
+			s := parse(t, "preset = \""+p+"\"\ndir = \"sd\"\n")
+			if got := envOf(s.Env, "SD_WEBUI_RESTART"); len(got) != 1 || got[0] != "1" {
+				t.Errorf("SD_WEBUI_RESTART %q in %q, want [1]", got, s.Env)
+			}
+			if want := filepath.Join("/etc/corral", "sd", "tmp", "restart"); s.RestartFile != want {
+				t.Errorf("RestartFile %q, want %q", s.RestartFile, want)
+			}
+			if s.Lifetime != LifetimeLeader {
+				t.Errorf("lifetime %q", s.Lifetime)
+			}
+		})
+	}
+	t.Run("a1111 without dir", func(t *testing.T) {
+		if s := parse(t, "preset = \"a1111\"\n"); s.RestartFile != filepath.Join("/etc/corral", "tmp", "restart") {
+			t.Fatalf("RestartFile %q", s.RestartFile)
+		}
+	})
+	t.Run("a1111 with the user's SD_WEBUI_RESTART", func(t *testing.T) {
+		s := parse(t, "preset = \"a1111\"\nenv = { SD_WEBUI_RESTART = \"0\", COMMANDLINE_ARGS = \"--api\" }\n")
+		if got := envOf(s.Env, "SD_WEBUI_RESTART"); len(got) != 1 || got[0] != "0" {
+			t.Fatalf("SD_WEBUI_RESTART %q in %q, want the user's [0] only", got, s.Env)
+		}
+		if got := envOf(s.Env, "COMMANDLINE_ARGS"); len(got) != 1 || got[0] != "--api" {
+			t.Fatalf("COMMANDLINE_ARGS %q", got)
+		}
+	})
+	t.Run("a1111 with the user's restart_file", func(t *testing.T) {
+		s := parse(t, "preset = \"a1111\"\ndir = \"sd\"\nrestart_file = \"run/again\"\n")
+		if want := filepath.Join("/etc/corral", "sd", "run", "again"); s.RestartFile != want {
+			t.Fatalf("RestartFile %q, want %q", s.RestartFile, want)
+		}
+	})
+	t.Run("no preset", func(t *testing.T) {
+		if s := parse(t, ""); s.Lifetime != LifetimeLeader || s.RestartFile != "" || len(s.Env) != 0 {
+			t.Fatalf("defaults %+v", s)
+		}
+	})
+}
+
+func TestPresetHandoverGivesWayToPidfile(t *testing.T) {
+	f, err := Parse("c.toml", "[services.a]\npreset = \"comfyui\"\ncommand = [\"x\"]\npidfile = \"/run/x.pid\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := f.Services["a"]; a.Lifetime != LifetimeLeader || a.PIDFile != "/run/x.pid" {
+		t.Fatalf("lifetime %s, pidfile %q", a.Lifetime, a.PIDFile)
 	}
 }

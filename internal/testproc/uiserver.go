@@ -60,7 +60,7 @@ func uiserver(args []string) {
 		c := child("withparent")
 		w, err := c.StdinPipe()
 		if err == nil {
-			err = startReady(c)
+			err = c.Start() // no ready pipe: Windows passes no extra files
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "uiserver:", err)
