@@ -412,3 +412,29 @@ func TestCloseAnswersWaitersAndKeepsTheTree(t *testing.T) {
 		t.Fatal("the owner goroutine lingers after its tree is gone")
 	}
 }
+
+// The main process of an unhealthy instance dies: the instance ends there
+// and then (not at the liveness limit), its remains are stopped, and it is
+// restarted.
+func TestUnhealthyInstanceThatDiesIsRestarted(t *testing.T) {
+	port := freePort(t)
+	cfg := webuiService(t, port, "--unhealthy-after", "200ms")
+	cfg.Lifetime = config.LifetimeLeader
+	cfg.Argv = testproc.Command("webui", "--http", fmt.Sprintf("127.0.0.1:%d", port), "--unhealthy-after", "200ms").Args
+	cfg.Health = config.Health{Probe: config.Probe{HTTP: fmt.Sprintf("http://127.0.0.1:%d/", port), Timeout: time.Second, Interval: 20 * time.Millisecond}, Failures: 1000}
+	h := newHarness(t, cfg)
+	first := h.ensure()
+	eventually(t, 20*time.Second, "the instance to be unhealthy", func() bool { return h.svc.Status().State == Unhealthy })
+	syscall.Kill(first.PID, syscall.SIGKILL)
+	var st Status
+	eventually(t, 20*time.Second, "a new instance", func() bool {
+		st = h.svc.Status()
+		return st.Instance != first.Instance && st.Instance != ""
+	})
+	if st.Restarts != 1 || st.LastExit == nil || !st.LastExit.Signaled {
+		t.Fatalf("restarts %d, last exit %+v", st.Restarts, st.LastExit)
+	}
+	if left := testproc.Carriers(first.Instance); len(left) > 0 {
+		t.Fatalf("the dead instance left %v", left)
+	}
+}

@@ -162,7 +162,7 @@ func New(cfg *config.Service, deps Deps) *Service {
 	if deps.Track == nil {
 		deps.Track = func(string, string, bool) {}
 	}
-	s := &Service{name: cfg.Name, deps: deps, reqs: make(chan event), evs: make(chan event, 16),
+	s := &Service{name: cfg.Name, deps: deps, reqs: make(chan event), evs: make(chan event, 4),
 		done: make(chan struct{}), quit: make(chan struct{})}
 	l := newLoop(s, cfg)
 	l.publish()
