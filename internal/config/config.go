@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -345,7 +346,7 @@ type rawProbe struct {
 	Log      string   `toml:"log"`
 	Timeout  string   `toml:"timeout"`
 	Interval string   `toml:"interval"`
-	Failures int      `toml:"failures"`
+	Failures *int     `toml:"failures"`
 }
 
 type rawRestart struct {
@@ -391,18 +392,6 @@ func (p *parser) errAt(key []string, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: strings.Join(key, "."), Msg: fmt.Sprintf(format, args...)})
 }
 
-func (p *parser) duration(key []string, s string, def time.Duration) time.Duration {
-	if s == "" {
-		return def
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		p.errAt(key, "%q is not a duration (write e.g. \"500ms\", \"10s\", \"2m\")", s)
-		return def
-	}
-	return d
-}
-
 // Parse validates src, read from path.
 func Parse(path, src string) (*File, error) {
 	p := &parser{path: path, src: src}
@@ -441,16 +430,13 @@ func Parse(path, src string) (*File, error) {
 	default:
 		p.errAt([]string{"corral", "containment"}, "unknown containment %q (want auto, cgroup or pgroup)", raw.Corral.Containment)
 	}
-	f.ShutdownTimeout = p.duration([]string{"corral", "shutdown_timeout"}, raw.Corral.ShutdownTimeout, time.Minute)
+	f.ShutdownTimeout = p.durationIn([]string{"corral", "shutdown_timeout"}, raw.Corral.ShutdownTimeout, time.Minute, minShutdownTimeout, maxShutdownTimeout, "")
 	f.Watch = Watch{
-		Interval:       p.duration([]string{"corral", "watch_interval"}, raw.Corral.WatchInterval, time.Second),
-		LeakSweep:      p.duration([]string{"corral", "leak_sweep"}, raw.Corral.LeakSweep, 30*time.Second),
-		BundleCooldown: p.duration([]string{"corral", "bundle_cooldown"}, raw.Corral.BundleCooldown, 5*time.Minute),
+		Interval:       p.durationIn([]string{"corral", "watch_interval"}, raw.Corral.WatchInterval, time.Second, minWatchInterval, maxWatchInterval, ""),
+		LeakSweep:      p.durationIn([]string{"corral", "leak_sweep"}, raw.Corral.LeakSweep, 30*time.Second, minLeakSweep, maxLeakSweep, ""),
+		BundleCooldown: p.durationIn([]string{"corral", "bundle_cooldown"}, raw.Corral.BundleCooldown, 5*time.Minute, minBundleCooldown, maxBundleCooldown, ""),
 		Limits:         p.limits([]string{"corral", "limits"}, raw.Corral.Limits),
 		OnLimit:        LimitWarn,
-	}
-	if f.Watch.Interval < 10*time.Millisecond {
-		p.errAt([]string{"corral", "watch_interval"}, "must be at least 10ms")
 	}
 	switch OnLimit(raw.Corral.OnLimit) {
 	case "", LimitWarn:
@@ -491,9 +477,7 @@ func sortErrors(errs []error) {
 
 func (p *parser) service(name string, r rawService, base string) *Service {
 	key := func(k ...string) []string { return append([]string{"services", name}, k...) }
-	if !nameRE.MatchString(name) {
-		p.errAt(key(), "service names use letters, digits, '.', '_' and '-', starting with a letter or digit")
-	}
+	p.checkName(key(), "service", name)
 	s := &Service{Name: name, Preset: r.Preset, Autostart: true, Lifetime: LifetimeLeader, StdinNull: true, Profiles: r.Profiles}
 	pr, err := preset(r.Preset, r.Port)
 	if err != nil {
@@ -504,14 +488,23 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 		p.errAt(key("shell"), "give either command (an argv list) or shell (a command line), not both")
 	case len(r.Command) > 0:
 		s.Argv = r.Command
+		if p.noNUL(key("command"), "an argument", r.Command...) && r.Command[0] == "" {
+			p.errAt(key("command"), "the program (its first element) is empty")
+		}
 	case r.Shell != "":
 		s.Argv, s.Shell = shellArgv(r.Shell), true
+		p.noNUL(key("shell"), "the command line", r.Shell)
 	default:
 		p.errAt(key(), "no command: add command = [\"program\", \"arg\"] or shell = \"program arg\"")
 	}
 	if r.Dir != "" {
 		s.Dir = absPath(r.Dir, base)
+		if p.noNUL(key("dir"), "a path", r.Dir) {
+			p.checkDir(key("dir"), s.Dir)
+		}
 	}
+	p.noNUL(key("pidfile"), "a path", r.PIDFile)
+	p.noNUL(key("restart_file"), "a path", r.RestartFile)
 	if r.PIDFile != "" {
 		// Relative to where the service runs: launchers write their pid file
 		// relative to their own working directory.
@@ -529,6 +522,9 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 		}
 		if k == "CORRAL_INSTANCE" || k == "CORRAL_SERVICE" {
 			p.errAt(key("env", k), "is set by corral for every process of the service")
+			continue
+		}
+		if !p.noNUL(key("env", k), "a value", r.Env[k]) {
 			continue
 		}
 		s.Env = append(s.Env, k+"="+r.Env[k])
@@ -570,10 +566,9 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 	default:
 		p.errAt(key("stdin"), "unknown stdin %q (want null or inherit)", r.Stdin)
 	}
-	for prof := range r.Profiles {
-		if !nameRE.MatchString(prof) {
-			p.errAt(key("profiles", prof), "profile names use letters, digits, '.', '_' and '-'")
-		}
+	for prof, args := range r.Profiles {
+		p.checkName(key("profiles", prof), "profile", prof)
+		p.noNUL(key("profiles", prof), "an argument", args...)
 	}
 	if r.Port < 0 || r.Port > 65535 {
 		p.errAt(key("port"), "port %d is out of range", r.Port)
@@ -605,12 +600,13 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 	}
 	if r.Health != nil {
 		s.Health.Probe = p.probe(key("health"), *r.Health, false)
-		s.Health.Failures = r.Health.Failures
-		if s.Health.Failures == 0 {
-			s.Health.Failures = 3
-		}
-		if s.Health.Failures < 0 {
-			p.errAt(key("health", "failures"), "must be at least 1")
+		s.Health.Failures = 3
+		if f := r.Health.Failures; f != nil {
+			if *f < minFailures || *f > maxFailures {
+				p.errAt(key("health", "failures"), "%d is outside %d..%d", *f, minFailures, maxFailures)
+			} else {
+				s.Health.Failures = *f
+			}
 		}
 		if s.Health.Interval == 0 {
 			s.Health.Interval = 10 * time.Second
@@ -628,18 +624,35 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 		} else {
 			s.Restart.Mode = m
 		}
-		s.Restart.Backoff = p.duration(key("restart", "backoff"), rr.Backoff, s.Restart.Backoff)
-		s.Restart.MaxBackoff = p.duration(key("restart", "max_backoff"), rr.MaxBackoff, max(s.Restart.MaxBackoff, s.Restart.Backoff))
-		s.Restart.Window = p.duration(key("restart", "window"), rr.Window, s.Restart.Window)
-		s.Restart.StableAfter = p.duration(key("restart", "stable_after"), rr.StableAfter, s.Restart.StableAfter)
+		before := len(p.errs)
+		s.Restart.Backoff = p.durationIn(key("restart", "backoff"), rr.Backoff, s.Restart.Backoff, 0, maxRestartBackoff, "")
+		s.Restart.MaxBackoff = p.durationIn(key("restart", "max_backoff"), rr.MaxBackoff, max(s.Restart.MaxBackoff, s.Restart.Backoff), 0, maxMaxBackoff, "")
+		// A window below a second counts no start twice: the start limit
+		// would be off without saying so.
+		s.Restart.Window = p.durationIn(key("restart", "window"), rr.Window, s.Restart.Window, minWindow, maxWindow,
+			"; to turn the start limit off write burst = 0")
+		s.Restart.StableAfter = p.durationIn(key("restart", "stable_after"), rr.StableAfter, s.Restart.StableAfter, 0, maxStableAfter, "")
+		if s.Restart.MaxBackoff < s.Restart.Backoff {
+			p.errAt(key("restart", "max_backoff"), "%s is shorter than backoff (%s)", s.Restart.MaxBackoff, s.Restart.Backoff)
+		}
 		if rr.Jitter != nil {
-			s.Restart.Jitter = *rr.Jitter
+			if j := *rr.Jitter; !(j >= 0 && j < 1) {
+				p.errAt(key("restart", "jitter"), "%v is outside [0, 1) (0.2: each delay shortened by up to 20%%)", j)
+			} else {
+				s.Restart.Jitter = j
+			}
 		}
 		if rr.Burst != nil {
-			s.Restart.Burst = *rr.Burst
+			if b := *rr.Burst; b < 0 || b > maxBurst {
+				p.errAt(key("restart", "burst"), "%d is outside 0..%d (0 turns the start limit off)", b, maxBurst)
+			} else {
+				s.Restart.Burst = b
+			}
 		}
-		if err := s.Restart.Validate(); err != nil {
-			p.errAt(key("restart"), "%s", strings.TrimPrefix(err.Error(), "restart: "))
+		if len(p.errs) == before {
+			if err := s.Restart.Validate(); err != nil {
+				p.errAt(key("restart"), "%s", strings.TrimPrefix(err.Error(), "restart: "))
+			}
 		}
 	}
 
@@ -664,7 +677,7 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 			}
 			s.Stop.Signal = sig
 		}
-		s.Stop.Grace = p.duration(key("stop", "grace"), r.Stop.Grace, s.Stop.Grace)
+		s.Stop.Grace = p.durationIn(key("stop", "grace"), r.Stop.Grace, s.Stop.Grace, 0, maxGrace, "")
 	}
 	return s
 }
@@ -685,11 +698,24 @@ func absPath(p, base string) string {
 func (p *parser) limits(key []string, r rawLimits) Limits {
 	sub := func(k string) []string { return append(slices.Clone(key), k) }
 	l := Limits{Processes: r.Processes, ForkRate: r.ForkRate}
-	if r.Processes < 0 {
+	switch {
+	case r.Processes < 0:
 		p.errAt(sub("processes"), "must not be negative")
+		l.Processes = 0
+	case r.Processes > maxProcesses:
+		p.errAt(sub("processes"), "%d is above the maximum of %d", r.Processes, maxProcesses)
+		l.Processes = 0
 	}
-	if r.ForkRate < 0 {
+	switch {
+	case !finite(r.ForkRate):
+		p.errAt(sub("fork_rate"), "%v is not a number of processes per second", r.ForkRate)
+		l.ForkRate = 0
+	case r.ForkRate < 0:
 		p.errAt(sub("fork_rate"), "must not be negative")
+		l.ForkRate = 0
+	case r.ForkRate > maxForkRate:
+		p.errAt(sub("fork_rate"), "%v is above the maximum of %g", r.ForkRate, float64(maxForkRate))
+		l.ForkRate = 0
 	}
 	switch v := r.Memory.(type) {
 	case nil:
@@ -706,6 +732,7 @@ func (p *parser) limits(key []string, r rawLimits) Limits {
 	}
 	if l.Memory < 0 {
 		p.errAt(sub("memory"), "must not be negative")
+		l.Memory = 0
 	}
 	return l
 }
@@ -720,7 +747,10 @@ func ParseSize(s string) (int64, error) {
 	}
 	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
 	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || num == "" {
+	if errors.Is(err, strconv.ErrRange) && f > 0 {
+		return 0, fmt.Errorf("%q is too large (at most %d bytes)", s, int64(math.MaxInt64))
+	}
+	if err != nil || num == "" || !finite(f) {
 		return 0, fmt.Errorf("%q is not a size (write e.g. \"150MB\" or \"24GiB\")", s)
 	}
 	mult := map[string]float64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
@@ -728,6 +758,10 @@ func ParseSize(s string) (int64, error) {
 	m, ok := mult[unit]
 	if !ok {
 		return 0, fmt.Errorf("%q has an unknown unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)", s)
+	}
+	// float64(MaxInt64) is 2^63, which int64 cannot hold: >= refuses it.
+	if b := f * m; !finite(b) || b >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is too large (at most %d bytes)", s, int64(math.MaxInt64))
 	}
 	return int64(f * m), nil
 }
@@ -759,6 +793,9 @@ func (p *parser) probe(key []string, r rawProbe, readiness bool) Probe {
 		pr.TCP = r.TCP
 	}
 	pr.Exec = r.Exec
+	if p.noNUL(sub("exec"), "an argument", r.Exec...) && len(r.Exec) > 0 && r.Exec[0] == "" {
+		p.errAt(sub("exec"), "the program (its first element) is empty")
+	}
 	if r.Log != "" {
 		if !readiness {
 			p.errAt(sub("log"), "a log line can only gate readiness, not health")
@@ -769,11 +806,15 @@ func (p *parser) probe(key []string, r rawProbe, readiness bool) Probe {
 		}
 		pr.Log = re
 	}
-	if readiness && r.Failures != 0 {
+	if readiness && r.Failures != nil {
 		p.errAt(sub("failures"), "failures applies to health, not ready")
 	}
-	pr.Timeout = p.duration(sub("timeout"), r.Timeout, 0)
-	pr.Interval = p.duration(sub("interval"), r.Interval, 0)
+	maxTimeout := maxHealthTimeout
+	if readiness {
+		maxTimeout = maxReadyTimeout
+	}
+	pr.Timeout = p.durationIn(sub("timeout"), r.Timeout, 0, minProbeTimeout, maxTimeout, "")
+	pr.Interval = p.durationIn(sub("interval"), r.Interval, 0, minProbeInterval, maxProbeInterval, "")
 	if pr.IsZero() {
 		p.errAt(key, "no check: give http, tcp, exec or log")
 	}

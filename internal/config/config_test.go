@@ -35,8 +35,20 @@ lifetime = "tree"
 ready = { tcp = "127.0.0.1:8080", timeout = "5s" }
 `
 
+// configDir returns a directory to hold a test's corral.toml, with the
+// subdirectory sd that the tests' dir = "sd" names (a dir must exist).
+func configDir(t *testing.T) string {
+	t.Helper()
+	etc := t.TempDir()
+	if err := os.Mkdir(filepath.Join(etc, "sd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return etc
+}
+
 func TestParseFull(t *testing.T) {
-	f, err := Parse("/etc/corral/corral.toml", full)
+	etc := configDir(t)
+	f, err := Parse(filepath.Join(etc, "corral.toml"), full)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +62,7 @@ func TestParseFull(t *testing.T) {
 	if w.Restart.Mode != restart.Always || w.Restart.MaxBackoff != time.Minute || w.Restart.Burst != 5 {
 		t.Errorf("restart %+v", w.Restart)
 	}
-	if w.Dir != "/etc/corral/sd" || !w.Autostart || w.Lifetime != LifetimeLeader || !w.StdinNull {
+	if w.Dir != filepath.Join(etc, "sd") || !w.Autostart || w.Lifetime != LifetimeLeader || !w.StdinNull {
 		t.Errorf("defaults/dir wrong: %+v", w)
 	}
 	if w.Health.Failures != 3 || w.Health.Interval != 10*time.Second {
@@ -153,7 +165,15 @@ func TestLocate(t *testing.T) {
 
 // The example shipped in examples/ (and quoted in docs/configuration.md)
 // must stay valid.
+// Its webui's dir, ~/stable-diffusion-webui, must exist (every dir is
+// checked at load): the test gives it a home that has one.
 func TestShippedExampleParses(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("USERPROFILE", home)
+	if err := os.Mkdir(filepath.Join(home, "stable-diffusion-webui"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	f, err := Load("../../examples/corral.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -188,20 +208,21 @@ func TestLimits(t *testing.T) {
 }
 
 func TestPIDFile(t *testing.T) {
+	etc := configDir(t)
 	abs := filepath.Join(t.TempDir(), "x.pid")
 	home, _ := os.UserHomeDir()
 	for _, tc := range []struct {
 		name, keys, want string
 	}{
-		{"relative to dir", "dir = \"sd\"\npidfile = \"run/nginx.pid\"\n", filepath.Join("/etc/corral", "sd", "run", "nginx.pid")},
+		{"relative to dir", "dir = \"sd\"\npidfile = \"run/nginx.pid\"\n", filepath.Join(etc, "sd", "run", "nginx.pid")},
 		{"relative to an absolute dir", "dir = '" + filepath.Dir(abs) + "'\npidfile = \"run/nginx.pid\"\n", filepath.Join(filepath.Dir(abs), "run", "nginx.pid")},
-		{"relative to the config", "pidfile = \"run/nginx.pid\"\n", filepath.Join("/etc/corral", "run", "nginx.pid")},
+		{"relative to the config", "pidfile = \"run/nginx.pid\"\n", filepath.Join(etc, "run", "nginx.pid")},
 		{"absolute", "dir = \"sd\"\npidfile = '" + abs + "'\n", abs},
 		{"home", "dir = \"sd\"\npidfile = \"~/n.pid\"\n", filepath.Join(home, "n.pid")},
 		{"empty is unset", "pidfile = \"\"\nlifetime = \"tree\"\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := Parse("/etc/corral/corral.toml", "[services.a]\ncommand = [\"x\"]\n"+tc.keys)
+			f, err := Parse(filepath.Join(etc, "corral.toml"), "[services.a]\ncommand = [\"x\"]\n"+tc.keys)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,18 +310,19 @@ func TestLifetimeHandover(t *testing.T) {
 }
 
 func TestRestartFile(t *testing.T) {
+	etc := configDir(t)
 	abs := filepath.Join(t.TempDir(), "restart")
 	for _, tc := range []struct {
 		name, keys, want string
 	}{
-		{"relative to dir", "dir = \"sd\"\nrestart_file = \"tmp/restart\"\n", filepath.Join("/etc/corral", "sd", "tmp", "restart")},
+		{"relative to dir", "dir = \"sd\"\nrestart_file = \"tmp/restart\"\n", filepath.Join(etc, "sd", "tmp", "restart")},
 		{"relative to an absolute dir", "dir = '" + filepath.Dir(abs) + "'\nrestart_file = \"tmp/restart\"\n", filepath.Join(filepath.Dir(abs), "tmp", "restart")},
-		{"relative to the config", "restart_file = \"tmp/restart\"\n", filepath.Join("/etc/corral", "tmp", "restart")},
+		{"relative to the config", "restart_file = \"tmp/restart\"\n", filepath.Join(etc, "tmp", "restart")},
 		{"absolute", "dir = \"sd\"\nrestart_file = '" + abs + "'\n", abs},
 		{"unset", "dir = \"sd\"\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := Parse("/etc/corral/corral.toml", "[services.a]\ncommand = [\"x\"]\n"+tc.keys)
+			f, err := Parse(filepath.Join(etc, "corral.toml"), "[services.a]\ncommand = [\"x\"]\n"+tc.keys)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -334,9 +356,10 @@ func envOf(env []string, name string) []string {
 }
 
 func TestPresetLifetimeAndRestart(t *testing.T) {
+	etc := configDir(t)
 	parse := func(t *testing.T, keys string) *Service {
 		t.Helper()
-		f, err := Parse("/etc/corral/corral.toml", "[services.a]\ncommand = [\"x\"]\n"+keys)
+		f, err := Parse(filepath.Join(etc, "corral.toml"), "[services.a]\ncommand = [\"x\"]\n"+keys)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +389,7 @@ func TestPresetLifetimeAndRestart(t *testing.T) {
 			if got := envOf(s.Env, "SD_WEBUI_RESTART"); len(got) != 1 || got[0] != "1" {
 				t.Errorf("SD_WEBUI_RESTART %q in %q, want [1]", got, s.Env)
 			}
-			if want := filepath.Join("/etc/corral", "sd", "tmp", "restart"); s.RestartFile != want {
+			if want := filepath.Join(etc, "sd", "tmp", "restart"); s.RestartFile != want {
 				t.Errorf("RestartFile %q, want %q", s.RestartFile, want)
 			}
 			if s.Lifetime != LifetimeLeader {
@@ -375,7 +398,7 @@ func TestPresetLifetimeAndRestart(t *testing.T) {
 		})
 	}
 	t.Run("a1111 without dir", func(t *testing.T) {
-		if s := parse(t, "preset = \"a1111\"\n"); s.RestartFile != filepath.Join("/etc/corral", "tmp", "restart") {
+		if s := parse(t, "preset = \"a1111\"\n"); s.RestartFile != filepath.Join(etc, "tmp", "restart") {
 			t.Fatalf("RestartFile %q", s.RestartFile)
 		}
 	})
@@ -390,7 +413,7 @@ func TestPresetLifetimeAndRestart(t *testing.T) {
 	})
 	t.Run("a1111 with the user's restart_file", func(t *testing.T) {
 		s := parse(t, "preset = \"a1111\"\ndir = \"sd\"\nrestart_file = \"run/again\"\n")
-		if want := filepath.Join("/etc/corral", "sd", "run", "again"); s.RestartFile != want {
+		if want := filepath.Join(etc, "sd", "run", "again"); s.RestartFile != want {
 			t.Fatalf("RestartFile %q, want %q", s.RestartFile, want)
 		}
 	})

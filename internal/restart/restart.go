@@ -74,10 +74,13 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("restart: durations must not be negative")
 	case p.MaxBackoff < p.Backoff:
 		return fmt.Errorf("restart: max_backoff (%v) is shorter than backoff (%v)", p.MaxBackoff, p.Backoff)
-	case p.Jitter < 0 || p.Jitter >= 1:
+	case !(p.Jitter >= 0 && p.Jitter < 1): // NaN too
 		return fmt.Errorf("restart: jitter %v is outside [0, 1)", p.Jitter)
 	case p.Burst < 0:
 		return fmt.Errorf("restart: burst must not be negative")
+	case p.Burst > 0 && p.Window <= 0:
+		// No start lies within an empty window: the limit would be off.
+		return fmt.Errorf("restart: a start limit (burst %d) needs a window; burst = 0 turns the limit off", p.Burst)
 	}
 	return nil
 }
