@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -59,7 +58,7 @@ restart = { policy = "never" }
 		resp.Body.Close()
 		for {
 			s, _ = cl.Inspect(ctx, "comfy")
-			if s.State == "ready" && s.PID != prev && s.PID != 0 && windowsAnswer(port) == s.PID {
+			if s.State == "ready" && s.PID != prev && s.PID != 0 && uiPID(port) == s.PID {
 				break
 			}
 			if ctx.Err() != nil {
@@ -84,17 +83,4 @@ restart = { policy = "never" }
 		t.Fatalf("shutdown: %v %+v", err, res)
 	}
 	d.Wait()
-}
-
-func windowsAnswer(port int) int {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var a struct {
-		PID int `json:"pid"`
-	}
-	json.NewDecoder(resp.Body).Decode(&a)
-	return a.PID
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -43,7 +42,7 @@ restart = { backoff = "5s" }
 				for {
 					s = e.inspect("ui")
 					if s.State == "ready" && s.PID != prev && s.PID != 0 {
-						if answers(port) == s.PID {
+						if uiPID(port) == s.PID {
 							break
 						}
 					}
@@ -74,17 +73,4 @@ restart = { backoff = "5s" }
 			}
 		})
 	}
-}
-
-func answers(port int) int {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var a struct {
-		PID int `json:"pid"`
-	}
-	json.NewDecoder(resp.Body).Decode(&a)
-	return a.PID
 }
