@@ -1,8 +1,9 @@
 // Package diag owns the evidence corral keeps: diagnostic bundles (one
 // archive with the member trees, statuses, last log lines and events, the
-// redacted configuration, port owners and the doctor report), rate-limited
-// per reason and guarded by a lock that a dead writer cannot hold forever;
-// and the doctor report of which containment and guarantees hold here.
+// configuration, port owners and the doctor report, every file of it
+// redacted by internal/redact), rate-limited per reason and guarded by a
+// lock that a dead writer cannot hold forever; and the doctor report of
+// which containment and guarantees hold here.
 package diag
 
 import (
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/corral-sh/corral/internal/redact"
 )
 
 // Bundler writes bundles into Dir.
@@ -30,8 +33,11 @@ type Bundler struct {
 // ErrBusy means another writer holds the bundle lock.
 var ErrBusy = errors.New("diag: another bundle is being written")
 
-// Write stores files as Dir/<time>-<reason>.tar.gz. Unless force, a reason
-// gets at most one bundle per Cooldown (a breach storm yields one bundle, not
+// Write stores files as Dir/<time>-<reason>.tar.gz. Every file is redacted
+// first, by its name (redact.File: .json, .jsonl, .toml structured, the rest
+// as text), so no caller can forget to: a bundle is made to be handed to
+// someone else. files itself is not changed. Unless force, a reason gets at
+// most one bundle per Cooldown (a breach storm yields one bundle, not
 // hundreds); skipped reports that. The lock is broken when the pid in it is
 // dead.
 func (b *Bundler) Write(reason string, force bool, files map[string][]byte) (path string, skipped bool, err error) {
@@ -56,8 +62,12 @@ func (b *Bundler) Write(reason string, force bool, files map[string][]byte) (pat
 			}
 		}
 	}
+	redacted := make(map[string][]byte, len(files))
+	for n, body := range files {
+		redacted[n] = redact.File(n, body)
+	}
 	path = filepath.Join(b.Dir, now().UTC().Format("20060102T150405.000Z")+"-"+safe+".tar.gz")
-	if err := writeTarGz(path, files, now()); err != nil {
+	if err := writeTarGz(path, redacted, now()); err != nil {
 		return "", false, err
 	}
 	os.WriteFile(stamp, []byte(now().Format(time.RFC3339Nano)), 0o600)
@@ -131,17 +141,10 @@ func writeTarGz(path string, files map[string][]byte, at time.Time) error {
 	return os.Rename(path+".tmp", path)
 }
 
-var secretKey = regexp.MustCompile(`(?i)(key|token|secret|passw|auth|credential|cookie)`)
-
-// Redact replaces the values of environment-like assignments whose key looks
-// secret (KEY=..., key = "..." in TOML) with REDACTED.
+// Redact returns a redacted copy of a corral.toml: valid TOML headed by a
+// comment that says so (redact.TOML), or, when text does not parse, the text
+// with its secrets replaced. Write redacts every file anyway; this is for
+// showing a configuration elsewhere.
 func Redact(text string) string {
-	re := regexp.MustCompile(`(?m)([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)("[^"]*"|'[^']*'|[^\s,}]+)`)
-	return re.ReplaceAllStringFunc(text, func(m string) string {
-		sub := re.FindStringSubmatch(m)
-		if secretKey.MatchString(sub[1]) {
-			return sub[1] + sub[2] + `"REDACTED"`
-		}
-		return m
-	})
+	return string(redact.File("corral.toml", []byte(text)))
 }
