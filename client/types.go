@@ -150,5 +150,11 @@ type ReapReport struct {
 	Found    []Process `json:"found"`
 	Killed   int       `json:"killed"`
 	Reused   int       `json:"reused,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	// Gone: nothing of it was left; nothing was done.
+	Gone bool `json:"gone,omitempty"`
+	// Unjournaled: found by its cgroup or markers, not by the journal.
+	Unjournaled bool `json:"unjournaled,omitempty"`
+	// Zombies: killed members another parent had not reaped in time.
+	Zombies []int  `json:"zombies,omitempty"`
+	Error   string `json:"error,omitempty"`
 }

@@ -75,7 +75,7 @@ func newCgroupBackend(id string, opts Options) (*cgroupBackend, error) {
 	if err := probeParent(parent); err != nil {
 		return nil, err
 	}
-	g, err := cgroupv2.Create(filepath.Join(parent, id))
+	g, err := cgroupv2.Create(filepath.Join(parent, LeafName(opts.Service, id)))
 	if err != nil {
 		return nil, fmt.Errorf("proctree: %w", err)
 	}

@@ -86,6 +86,17 @@ type Options struct {
 	Gate func(Gated) error
 }
 
+// LeafName is the name of a tree's own cgroup: the service and the instance
+// (SERVICE@INSTANCE), so a daemon that lost its journal can still say whose
+// group it found. A service name that could not be a directory's name (or
+// that is empty) gives the instance id alone.
+func LeafName(service, instance string) string {
+	if service == "" || strings.ContainsAny(service, "/@\n\x00") || service[0] == '.' || len(service) > 128 {
+		return instance
+	}
+	return service + "@" + instance
+}
+
 // Gated describes a leader held at the gate.
 type Gated struct {
 	Instance   string

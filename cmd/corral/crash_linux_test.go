@@ -243,7 +243,7 @@ func TestE2EUnwritableJournalRefusesStarts(t *testing.T) {
 	e := newEnv(t, "[services.a]\ncommand = [\"/bin/sleep\", \"100\"]\nautostart = false\n")
 	state := filepath.Join(e.dir, ".corral")
 	os.MkdirAll(state, 0o700)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", state).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", state).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", state).Run() })

@@ -20,6 +20,7 @@ import (
 	"github.com/corral-sh/corral/internal/daemon"
 	"github.com/corral-sh/corral/internal/diag"
 	"github.com/corral-sh/corral/internal/ipc"
+	"github.com/corral-sh/corral/internal/statedir"
 	"github.com/corral-sh/corral/internal/supervisor"
 )
 
@@ -109,6 +110,8 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d := diag.RunDoctor()
+			d.StateDir = g.state()
+			d.State = diag.CheckState(d.StateDir)
 			if g.json {
 				return writeJSON(cmd.OutOrStdout(), d)
 			}
@@ -252,11 +255,11 @@ func printShutdown(w io.Writer, res supervisor.ShutdownResult) error {
 // spawnDaemon starts `corral daemon` detached, logging to the state
 // directory, and waits until it answers (or dies, with its log's tail).
 func (g *globals) spawnDaemon(ctx context.Context, cl *client.Client) error {
-	if err := os.MkdirAll(g.state(), 0o700); err != nil {
+	if err := statedir.Prepare(g.state()); err != nil {
 		return err
 	}
 	logPath := filepath.Join(g.state(), "daemon.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	logf, err := statedir.OpenFile(g.state(), "daemon.log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -297,7 +300,7 @@ func (g *globals) spawnDaemon(ctx context.Context, cl *client.Client) error {
 func keeperEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CORRAL_INSTANCE=") && !strings.HasPrefix(kv, "CORRAL_SERVICE=") {
+		if !strings.HasPrefix(kv, "CORRAL_INSTANCE=") && !strings.HasPrefix(kv, "CORRAL_SERVICE=") && !strings.HasPrefix(kv, "CORRAL_STATE=") {
 			env = append(env, kv)
 		}
 	}
@@ -309,8 +312,12 @@ func printReap(w io.Writer, reports []client.ReapReport, dryRun bool) error {
 		fmt.Fprintln(w, "nothing left by earlier runs")
 		return nil
 	}
-	failed := 0
+	failed, gone := 0, 0
 	for _, r := range reports {
+		if r.Gone && r.Reused == 0 && r.Error == "" {
+			gone++
+			continue
+		}
 		verb := "stopped"
 		if dryRun {
 			verb = "would stop"
@@ -322,10 +329,19 @@ func printReap(w io.Writer, reports []client.ReapReport, dryRun bool) error {
 		if r.Reused != 0 {
 			fmt.Fprintf(w, "  pid %d now belongs to an unrelated process (another start time): left alone\n", r.Reused)
 		}
+		if r.Unjournaled {
+			fmt.Fprintln(w, "  found by its cgroup or its processes' markers: the journal had no live record of it")
+		}
+		if len(r.Zombies) > 0 {
+			fmt.Fprintf(w, "  killed, but still unreaped by their parent: pids %v\n", r.Zombies)
+		}
 		if r.Error != "" {
 			failed++
 			fmt.Fprintf(w, "  error: %s\n", r.Error)
 		}
+	}
+	if gone > 0 {
+		fmt.Fprintf(w, "%d records of earlier runs had nothing left\n", gone)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%w: %d instances could not be reaped completely", errLeft, failed)

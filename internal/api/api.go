@@ -78,6 +78,7 @@ var httpStatus = map[string]int{
 	string(service.CodeExternal):        http.StatusConflict,
 	string(service.CodeFrozen):          http.StatusConflict,
 	string(service.CodeStopIncomplete):  http.StatusConflict,
+	string(service.CodeLeftover):        http.StatusConflict,
 	string(service.CodeStopped):         http.StatusConflict,
 	string(service.CodePortInUse):       http.StatusConflict,
 	string(service.CodeNotReady):        http.StatusBadGateway,

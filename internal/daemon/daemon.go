@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/reaper"
 	"github.com/corral-sh/corral/internal/reclaim"
+	"github.com/corral-sh/corral/internal/statedir"
 	"github.com/corral-sh/corral/internal/supervisor"
 	"github.com/corral-sh/corral/proctree"
 )
@@ -75,6 +77,10 @@ type daemon struct {
 	reloads sync.Mutex    // one reload at a time
 
 	journalPath string
+	stateKey    string // statedir.Key(o.StateDir): names our cgroups and markers
+
+	leftMu sync.Mutex        // guards left
+	left   map[string]string // service → why an earlier run's tree of it may still be alive
 }
 
 func (d *daemon) Supervisor() *supervisor.Supervisor { return d.sup }
@@ -94,18 +100,89 @@ func (d *daemon) Reload(ctx context.Context) (supervisor.ReloadResult, error) {
 // Reap reclaims instances the journal says may be alive that this daemon
 // does not run: leftovers of an earlier run.
 func (d *daemon) Reap(ctx context.Context, dryRun bool) ([]reclaim.Report, error) {
+	return d.reapOthers(ctx, "", dryRun)
+}
+
+// reapOthers reaps (or lists) what may be alive of earlier runs — by the
+// journal and by Discover — and is not run by this daemon; only service's
+// instances unless it is "". It clears the services it then finds empty
+// and forgets the journal records of instances with nothing left.
+func (d *daemon) reapOthers(ctx context.Context, service string, dryRun bool) ([]reclaim.Report, error) {
 	events, _, err := journal.ReadFile(d.journalPath)
 	if err != nil {
 		return nil, err
 	}
+	found, derr := reclaim.Discover(d.stateKey)
+	all, _ := reclaim.Merge(journal.Live(events), found)
 	mine := d.sup.LiveInstances()
 	var live []*journal.Instance
-	for _, in := range journal.Live(events) {
-		if !mine[in.ID] {
+	for _, in := range all {
+		if !mine[in.ID] && (service == "" || in.Service == service) {
 			live = append(live, in)
 		}
 	}
-	return reclaim.Reap(ctx, live, dryRun, d.sup.Bus()), nil
+	rs := reclaim.Reap(ctx, live, reclaim.Options{DryRun: dryRun, Bus: d.sup.Bus()})
+	if !dryRun {
+		d.settle(rs, service, derr)
+	}
+	return rs, nil
+}
+
+// settle records what a reap could not stop (those services start nothing
+// until a reap finds them empty) and forgets the journal records of
+// instances it found nothing of.
+func (d *daemon) settle(rs []reclaim.Report, service string, discoverErr error) {
+	left := map[string]string{}
+	forget := map[string]bool{}
+	for _, r := range rs {
+		switch {
+		case r.Error != "":
+			left[r.Service] = fmt.Sprintf("instance %s of an earlier run could not be stopped: %s", r.Instance, r.Error)
+		case r.Gone:
+			forget[r.Instance] = true
+		}
+	}
+	d.leftMu.Lock()
+	if service == "" {
+		d.left = left
+	} else if why, ok := left[service]; ok {
+		d.left[service] = why
+	} else {
+		delete(d.left, service)
+	}
+	d.leftMu.Unlock()
+	if discoverErr != nil {
+		d.sup.Bus().Emit(journal.Event{Kind: journal.Daemon, Message: "finding leftovers without the journal was incomplete: " + discoverErr.Error()})
+	}
+	if f := d.sup.Bus().File(); f != nil && len(forget) > 0 {
+		if err := f.Forget(forget, keepEvents); err != nil {
+			d.o.Log.Warn("journal: forget ended records", "err", err)
+		}
+	}
+}
+
+// leftover says why service must not start (an earlier run's tree of it
+// survived a reap). Each start tries the reap again, so a tree that has
+// gone since (or that the user stopped) lets the service start.
+func (d *daemon) leftover(service string) error {
+	d.leftMu.Lock()
+	_, blocked := d.left[service]
+	d.leftMu.Unlock()
+	if !blocked {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := d.reapOthers(ctx, service, false); err != nil {
+		return fmt.Errorf("an earlier run's tree of %s may still be alive and the journal cannot be read to reap it: %w", service, err)
+	}
+	d.leftMu.Lock()
+	why, blocked := d.left[service]
+	d.leftMu.Unlock()
+	if blocked {
+		return fmt.Errorf("%s; nothing starts beside it: stop those processes (corral reap retries) and start again", why)
+	}
+	return nil
 }
 
 // reclaimHolder reaps the instance a port holder belongs to when that is a
@@ -113,21 +190,25 @@ func (d *daemon) Reap(ctx context.Context, dryRun bool) ([]reclaim.Report, error
 // that no service of this daemon runs. A process without our marker is
 // never touched.
 func (d *daemon) reclaimHolder(pid int) bool {
-	id := procinfo.Marker(pid)
-	if id == "" || d.sup.LiveInstances()[id] {
+	m := procinfo.ReadMarkers(pid)
+	if m.Instance == "" || d.sup.LiveInstances()[m.Instance] {
 		return false
 	}
 	events, _, err := journal.ReadFile(d.journalPath)
 	if err != nil {
 		return false
 	}
-	in := journal.Fold(events)[id]
+	in := journal.Fold(events)[m.Instance]
 	if in == nil {
-		return false
+		if m.State != d.stateKey {
+			return false // another corral's, or no corral's: never ours to stop
+		}
+		// Ours by its state key, though the journal lost its record.
+		in = &journal.Instance{ID: m.Instance, Service: m.Service, Unjournaled: true}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rs := reclaim.Reap(ctx, []*journal.Instance{in}, false, d.sup.Bus())
+	rs := reclaim.Reap(ctx, []*journal.Instance{in}, reclaim.Options{Bus: d.sup.Bus()})
 	return len(rs) == 1 && rs[0].Error == ""
 }
 
@@ -149,21 +230,11 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
-		return zero, fmt.Errorf("daemon: state directory: %w", err)
-	}
-	lockPath := filepath.Join(o.StateDir, LockName)
-	lock := flock.New(lockPath)
-	ok, err := lock.TryLock()
+	lock, err := takeLock(o.StateDir)
 	if err != nil {
-		return zero, fmt.Errorf("daemon: lock %s: %w", lockPath, err)
-	}
-	if !ok {
-		pid, _ := os.ReadFile(lockPath)
-		return zero, fmt.Errorf("%w for %s (pid %s); use corral status, or corral shutdown to stop it", ErrRunning, o.StateDir, strings.TrimSpace(string(pid)))
+		return zero, err
 	}
 	defer lock.Unlock()
-	os.WriteFile(lockPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
 
 	cfg, err := config.Load(o.ConfigPath)
 	if err != nil {
@@ -180,15 +251,18 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	}
 	bus := journal.NewBus(2000, nil)
 	jpath := filepath.Join(o.StateDir, journal.FileName)
-	if err := recoverLeftovers(jpath, bus, o.Log); err != nil {
+	key := statedir.Key(o.StateDir)
+	left, err := recoverLeftovers(o.StateDir, key, jpath, bus, o.Log)
+	if err != nil {
 		return zero, err
 	}
-	d := &daemon{o: o, stopped: make(chan struct{}), journalPath: jpath, info: Info{
+	d := &daemon{o: o, stopped: make(chan struct{}), journalPath: jpath, stateKey: key, left: left, info: Info{
 		PID: os.Getpid(), Version: o.Version, Config: o.ConfigPath, StateDir: o.StateDir,
 		Started: time.Now(), Mechanism: mechanismName(containment),
 	}}
 	sup, err := supervisor.New(cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus,
-		Reclaim: d.reclaimHolder, KernelLimits: os.Getenv("CORRAL_KERNEL_LIMITS") != "off"})
+		Reclaim: d.reclaimHolder, KernelLimits: os.Getenv("CORRAL_KERNEL_LIMITS") != "off",
+		StateKey: key, CgroupParent: cgroupParent(key), Leftover: d.leftover})
 	if err != nil {
 		return zero, err
 	}
@@ -262,6 +336,10 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	res := d.Shutdown(sctx)
+	if p := cgroupParent(key); p != "" && len(res.Survivors) == 0 {
+		// Empty once every tree is gone; a group still in it stays, named.
+		os.Remove(p)
+	}
 	// Let an API shutdown's answer reach its caller before the socket goes.
 	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	srv.Shutdown(hctx)
@@ -277,45 +355,90 @@ func mechanismName(c proctree.Containment) string {
 }
 
 // recoverLeftovers opens the journal for bus and, before anything starts,
-// reaps every instance an earlier run left alive; then compacts the file
-// when it has grown.
-func recoverLeftovers(path string, bus *journal.Bus, log *slog.Logger) error {
-	events, torn, err := journal.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if journal.Size(path) > compactAbove {
-		if err := journal.Compact(path, keepEvents); err != nil {
-			log.Warn("journal compaction", "err", err)
-		} else if events, torn, err = journal.ReadFile(path); err != nil {
-			return err
+// reaps every instance an earlier run may have left alive: those its
+// journal records and those found without it (their cgroups under
+// corral/KEY, their members' CORRAL_STATE=KEY), so that a truncated,
+// damaged, emptied or deleted journal hides no tree. A damaged journal is
+// kept aside, never dropped. It returns the services whose leftovers could
+// not be stopped: they start nothing until a reap finds them empty. An
+// error means nothing can start safely (the journal cannot be written);
+// what could be reaped was reaped first all the same.
+func recoverLeftovers(stateDir, key, path string, bus *journal.Bus, log *slog.Logger) (map[string]string, error) {
+	began := time.Now()
+	// The journal is read once: what the reap needs and what is rewritten
+	// are worked out in memory, so its length costs one read and at most
+	// one write (60,000 stale records: see BenchmarkRecover60kStaleRecords).
+	events, damage, rerr := journal.Check(path)
+	var aside string
+	if rerr == nil && damage.Damaged() {
+		var err error
+		if aside, err = journal.KeepAside(path, events, time.Now()); err != nil {
+			rerr = fmt.Errorf("daemon: journal %s is damaged and could not be kept aside: %w", path, err)
 		}
 	}
-	f, err := journal.OpenFile(path)
-	if err != nil {
-		return fmt.Errorf("daemon: the journal cannot be written, so nothing could start safely: %w", err)
+	found, derr := reclaim.Discover(key)
+	live, unjournaled := reclaim.Merge(journal.Live(events), found)
+	gone := reclaim.Gone(live)
+	if rerr == nil && (len(gone) > 0 || journal.Size(path) > compactAbove) {
+		events = journal.Compacted(events, keepEvents, gone)
+		if err := journal.Rewrite(path, events); err != nil {
+			log.Warn("journal compaction", "err", err)
+		}
 	}
-	f.CompactAt(2*compactAbove, keepEvents)
-	bus.SetFile(f)
+	if rerr == nil {
+		if f, err := journal.OpenFile(path); err != nil {
+			rerr = err
+		} else {
+			f.CompactAt(2*compactAbove, keepEvents)
+			bus.SetFile(f)
+		}
+	}
 	bus.Preload(events)
-	if torn > 0 {
-		bus.Emit(journal.Event{Kind: journal.Torn, Message: fmt.Sprintf("journal %s: %d damaged entries skipped (a crash mid-write)", path, torn)})
+	switch {
+	case aside != "":
+		bus.Emit(journal.Event{Kind: journal.Torn, Message: fmt.Sprintf("journal %s was damaged (%d unreadable lines, not a crash's torn last write): kept aside as %s; %d events read from it, and leftovers are also found by their cgroups and markers",
+			path, damage.Lines, aside, len(events)), Fields: map[string]string{"kept": aside, "lines": fmt.Sprint(damage.Lines)}})
+	case damage.Lines > 0:
+		bus.Emit(journal.Event{Kind: journal.Torn, Message: fmt.Sprintf("journal %s: its last line was cut short by a crash mid-write and was skipped", path)})
 	}
-	live := journal.Live(events)
-	if len(live) == 0 {
-		return nil
+	if derr != nil {
+		bus.Emit(journal.Event{Kind: journal.Daemon, Message: "finding leftovers without the journal was incomplete: " + derr.Error()})
 	}
-	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	reports := reclaim.Reap(ctx, live, false, bus)
-	n := 0
-	for _, r := range reports {
-		n += r.Killed
+	if len(gone) > 0 {
+		bus.Emit(journal.Event{Kind: journal.Reaped, Message: fmt.Sprintf("%d journal records of earlier runs had nothing left (no group, no marked process, leader gone): dropped from the journal", len(gone)),
+			Fields: map[string]string{"gone": fmt.Sprint(len(gone))}})
 	}
-	bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("reaped %d leftover instances of an earlier run (%d processes) in %v",
-		len(reports), n, time.Since(began).Round(time.Millisecond))})
-	return nil
+	var alive []*journal.Instance
+	for _, in := range live {
+		if !gone[in.ID] {
+			alive = append(alive, in)
+		}
+	}
+	left := map[string]string{}
+	if len(alive) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n, reaped := 0, 0
+		for _, r := range reclaim.Reap(ctx, alive, reclaim.Options{Bus: bus}) {
+			switch {
+			case r.Error != "":
+				left[r.Service] = fmt.Sprintf("instance %s of an earlier run could not be stopped: %s", r.Instance, r.Error)
+			case !r.Gone:
+				reaped++
+				n += r.Killed
+			}
+		}
+		msg := fmt.Sprintf("reaped %d leftover instances of an earlier run (%d processes; %d found without a journal record) in %v",
+			reaped, n, unjournaled, time.Since(began).Round(time.Millisecond))
+		for svc, why := range left {
+			msg += fmt.Sprintf("; %s will not start: %s", svc, why)
+		}
+		bus.Emit(journal.Event{Kind: journal.Daemon, Message: msg})
+	}
+	if rerr != nil {
+		return left, fmt.Errorf("daemon: the journal cannot be written, so nothing could start safely (leftovers found by their cgroups and markers were reaped): %w", rerr)
+	}
+	return left, nil
 }
 
 // Journal sizes: compact at start past compactAbove bytes, keeping the
@@ -338,29 +461,79 @@ func DefaultStateDir(configPath string) string {
 // directory's lock (so no daemon starts meanwhile), reads the journal and
 // reaps (or, with dryRun, lists) every instance it says may be alive.
 func ReapLocal(ctx context.Context, stateDir string, dryRun bool) ([]reclaim.Report, error) {
-	lockPath := filepath.Join(stateDir, LockName)
-	lock := flock.New(lockPath)
-	ok, err := lock.TryLock()
-	if err != nil {
-		return nil, fmt.Errorf("daemon: lock %s: %w", lockPath, err)
-	}
-	if !ok {
+	lock, err := takeLock(stateDir)
+	if errors.Is(err, ErrRunning) {
 		return nil, fmt.Errorf("%w for %s but it does not answer; reap through it once it does", ErrRunning, stateDir)
+	}
+	if err != nil {
+		return nil, err
 	}
 	defer lock.Unlock()
 	path := filepath.Join(stateDir, journal.FileName)
 	events, _, err := journal.ReadFile(path)
 	if err != nil {
-		return nil, err
+		// Leftovers are still found by their cgroups and markers.
+		events = nil
 	}
 	bus := journal.NewBus(100, nil)
-	if !dryRun {
-		f, err := journal.OpenFile(path)
-		if err != nil {
+	var f *journal.File
+	if !dryRun && err == nil {
+		if f, err = journal.OpenFile(path); err != nil {
 			return nil, err
 		}
 		defer f.Close()
 		bus.SetFile(f)
 	}
-	return reclaim.Reap(ctx, journal.Live(events), dryRun, bus), nil
+	found, _ := reclaim.Discover(statedir.Key(stateDir))
+	live, _ := reclaim.Merge(journal.Live(events), found)
+	rs := reclaim.Reap(ctx, live, reclaim.Options{DryRun: dryRun, Bus: bus})
+	if f != nil {
+		forget := map[string]bool{}
+		for _, r := range rs {
+			if r.Gone {
+				forget[r.Instance] = true
+			}
+		}
+		f.Forget(forget, keepEvents)
+	}
+	return rs, nil
+}
+
+// takeLock checks the state directory can be trusted (creating it if
+// missing) and takes its daemon lock, writing this process's pid in it.
+// The lock file is opened without following a symlink: one planted there
+// would make a root daemon overwrite the file it points to.
+func takeLock(stateDir string) (*flock.Flock, error) {
+	if err := statedir.Prepare(stateDir); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	lockPath := filepath.Join(stateDir, LockName)
+	if err := statedir.Refuse(lockPath); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	lock := flock.New(lockPath, flock.SetFlag(os.O_CREATE|os.O_RDWR|statedir.NoFollow), flock.SetPermissions(0o600))
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("daemon: lock %s: %w", lockPath, err)
+	}
+	if !ok {
+		pid, _ := readLockPID(stateDir)
+		return nil, fmt.Errorf("%w for %s (pid %s); use corral status, or corral shutdown to stop it", ErrRunning, stateDir, pid)
+	}
+	if f, err := statedir.OpenFile(stateDir, LockName, os.O_WRONLY|os.O_TRUNC, 0o600); err == nil {
+		f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+		f.Close()
+	}
+	return lock, nil
+}
+
+// readLockPID reads the pid a daemon wrote in its lock file.
+func readLockPID(stateDir string) (string, error) {
+	f, err := statedir.OpenFile(stateDir, LockName, os.O_RDONLY, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64))
+	return strings.TrimSpace(string(b)), err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/reclaim"
+	"github.com/corral-sh/corral/internal/statedir"
 )
 
 // The keeper is a small process the daemon starts in a session of its own.
@@ -32,9 +33,12 @@ func RunKeeper(stateDir string, ctl io.Reader) error {
 	path := filepath.Join(stateDir, journal.FileName)
 	events, _, err := journal.ReadFile(path)
 	if err != nil {
-		return err
+		// A journal it cannot read hides nothing: the trees are found by
+		// their cgroups and markers all the same.
+		events = nil
 	}
-	live := journal.Live(events)
+	found, _ := reclaim.Discover(statedir.Key(stateDir))
+	live, _ := reclaim.Merge(journal.Live(events), found)
 	bus := journal.NewBus(100, nil)
 	if f, err := journal.OpenFile(path); err == nil {
 		bus.SetFile(f)
@@ -43,7 +47,7 @@ func RunKeeper(stateDir string, ctl io.Reader) error {
 	bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("keeper %d: the daemon died; reaping %d live instances", os.Getpid(), len(live))})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	reports := reclaim.Reap(ctx, live, false, bus)
+	reports := reclaim.Reap(ctx, live, reclaim.Options{Bus: bus})
 	for _, r := range reports {
 		if r.Error != "" {
 			return fmt.Errorf("keeper: instance %s of %s: %s", r.Instance, r.Service, r.Error)

@@ -6,9 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/corral-sh/corral/internal/statedir"
 )
 
 // FileName is the journal's name in the state directory.
@@ -29,7 +34,9 @@ type File struct {
 
 // OpenFile opens (creating) the journal for appending.
 func OpenFile(path string) (*File, error) {
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	// Never through a symlink: whoever planted one would choose what a
+	// (root) daemon appends to.
+	f, err := statedir.OpenFile(filepath.Dir(path), filepath.Base(path), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
@@ -65,7 +72,7 @@ func (j *File) Append(e Event, sync bool) error {
 	if j.compactAbove > 0 && j.size > j.compactAbove {
 		// Under the lock no write can interleave with the rewrite.
 		if err := Compact(j.path, j.keep); err == nil {
-			if f, err := os.OpenFile(j.path, os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
+			if f, err := statedir.OpenFile(filepath.Dir(j.path), filepath.Base(j.path), os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
 				j.f.Close()
 				j.f = f
 				if st, err := f.Stat(); err == nil {
@@ -82,6 +89,29 @@ func (j *File) Append(e Event, sync bool) error {
 		if err := j.f.Sync(); err != nil {
 			return fmt.Errorf("journal: sync %s: %w", j.path, err)
 		}
+	}
+	return nil
+}
+
+// Forget drops the spawn records of the instances in ids from the file (a
+// reap found nothing left of them), keeping the last keep events otherwise.
+func (j *File) Forget(ids map[string]bool, keep int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := compact(j.path, keep, ids); err != nil {
+		return err
+	}
+	f, err := statedir.OpenFile(filepath.Dir(j.path), filepath.Base(j.path), os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal: reopen %s: %w", j.path, err)
+	}
+	j.f.Close()
+	j.f = f
+	if st, err := f.Stat(); err == nil {
+		j.size = st.Size()
 	}
 	return nil
 }
@@ -109,28 +139,82 @@ func (j *File) Close() error { return j.f.Close() }
 // parsed (the last one, torn by a crash mid-write, or any damaged one) is
 // skipped and counted in torn. A missing file is an empty journal.
 func ReadFile(path string) (events []Event, torn int, err error) {
-	b, err := os.ReadFile(path)
+	events, d, err := Check(path)
+	return events, d.Lines, err
+}
+
+// Damage describes the lines of a journal that could not be read.
+type Damage struct {
+	// Lines is how many lines were skipped.
+	Lines int
+	// TailOnly: the only damage is a last line that starts as a record
+	// does — a write a crash cut short, which corral expects and which
+	// hides nothing (a spawn record is on disk before its program runs).
+	TailOnly bool
+}
+
+// Damaged says whether the file was damaged by more than a crash: lines
+// in the middle, bytes that no writer of corral's produces (NULs, binary).
+func (d Damage) Damaged() bool { return d.Lines > 0 && !d.TailOnly }
+
+// Check reads the journal at path like ReadFile and says how it is damaged.
+func Check(path string) (events []Event, d Damage, err error) {
+	f, err := statedir.OpenFile(filepath.Dir(path), filepath.Base(path), os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, nil
+		return nil, d, nil
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("journal: read %s: %w", path, err)
+		return nil, d, fmt.Errorf("journal: read %s: %w", path, err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, d, fmt.Errorf("journal: read %s: %w", path, err)
+	}
+	lastBad := false
+	var lastBadLine []byte
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var e Event
 		if json.Unmarshal(line, &e) != nil {
-			torn++
+			d.Lines++
+			lastBad, lastBadLine = true, line
 			continue
 		}
+		lastBad = false
 		events = append(events, e)
 	}
-	return events, torn, sc.Err()
+	d.TailOnly = d.Lines == 1 && lastBad && bytes.HasPrefix(lastBadLine, []byte(`{"`)) &&
+		utf8.Valid(lastBadLine) && bytes.IndexByte(lastBadLine, 0) < 0
+	return events, d, nil
+}
+
+// KeepAside renames a damaged journal out of the way (it is kept for the
+// user to look at, never deleted) and writes events, what could be read
+// of it, as the new journal. It returns the name it was kept under.
+func KeepAside(path string, events []Event, now time.Time) (string, error) {
+	aside := filepath.Join(filepath.Dir(path), fmt.Sprintf("journal.damaged-%s.jsonl", now.UTC().Format("20060102T150405.000Z")))
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("journal: keep the damaged journal aside: %w", err)
+	}
+	if err := Rewrite(path, events); err != nil {
+		return aside, err
+	}
+	return aside, nil
+}
+
+// DamagedFiles lists the journals kept aside in dir.
+func DamagedFiles(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "journal.damaged-*.jsonl"))
+	return m
 }
 
 // Instance is what the journal knows of one spawned instance.
@@ -144,6 +228,9 @@ type Instance struct {
 	Cmdline []string
 	// Ended: its tree was verified empty (stopped) or reaped.
 	Ended bool
+	// Unjournaled: found by its cgroup or its members' markers, with no
+	// live record in the journal (a damaged or lost journal).
+	Unjournaled bool
 }
 
 // Fold returns every instance the events mention, by id: the registry of
@@ -184,11 +271,25 @@ func Live(events []Event) []*Instance {
 
 // Compact rewrites the journal at path keeping the spawn records of live
 // instances and the last keep events, atomically (write, fsync, rename).
-func Compact(path string, keep int) error {
+func Compact(path string, keep int) error { return compact(path, keep, nil) }
+
+// compact is Compact that also drops the spawn records of the instances
+// in forget: those a reap found nothing left of, which would otherwise be
+// looked at again at every start.
+func compact(path string, keep int, forget map[string]bool) error {
 	events, _, err := ReadFile(path)
 	if err != nil {
 		return err
 	}
+	return Rewrite(path, Compacted(events, keep, forget))
+}
+
+// Compacted returns events with only the spawn records of live instances
+// and the last keep events, less the spawn records of the instances in
+// forget (those a reap found nothing left of: without its spawn record an
+// instance is no longer one the journal says may be alive, while what
+// happened to it stays).
+func Compacted(events []Event, keep int, forget map[string]bool) []Event {
 	live := map[string]bool{}
 	for _, in := range Live(events) {
 		live[in.ID] = true
@@ -196,18 +297,27 @@ func Compact(path string, keep int) error {
 	var out []Event
 	cut := max(0, len(events)-keep)
 	for i, e := range events {
+		if e.Kind == Spawn && forget[e.Instance] {
+			continue
+		}
 		if i >= cut || (e.Kind == Spawn && live[e.Instance]) {
 			out = append(out, e)
 		}
 	}
+	return out
+}
+
+// Rewrite replaces the journal at path with events, atomically (write,
+// fsync, rename), never through a symlink.
+func Rewrite(path string, events []Event) error {
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := statedir.OpenFile(filepath.Dir(tmp), filepath.Base(tmp), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("journal: compact: %w", err)
+		return fmt.Errorf("journal: rewrite: %w", err)
 	}
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
-	for _, e := range out {
+	for _, e := range events {
 		enc.Encode(e)
 	}
 	if err := w.Flush(); err == nil {
@@ -218,10 +328,10 @@ func Compact(path string, keep int) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("journal: compact: %w", err)
+		return fmt.Errorf("journal: rewrite: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("journal: compact: %w", err)
+		return fmt.Errorf("journal: rewrite: %w", err)
 	}
 	return nil
 }

@@ -89,6 +89,9 @@ func (b *Bus) Preload(past []Event) {
 // SetFile makes the bus append every event to f. Call before any Emit.
 func (b *Bus) SetFile(f *File) { b.file = f }
 
+// File returns the file SetFile gave (nil: none).
+func (b *Bus) File() *File { return b.file }
+
 // Emit records e, stamping its sequence number and time. A failed write to
 // the journal file is not the caller's problem here: only EmitSync, for
 // spawns, may refuse.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gopkg.in/natefinch/lumberjack.v2"
+
+	"github.com/corral-sh/corral/internal/statedir"
 )
 
 // Limits bound a Sink's memory. The ring grows only as output arrives, so a
@@ -36,6 +38,8 @@ type Sink struct {
 	subs      map[int]chan Line
 	nextSub   int
 	now       func() time.Time
+
+	fileErr error // set once by NewSink, read-only after
 }
 
 // Options configure a Sink.
@@ -63,10 +67,20 @@ func NewSink(o Options) *Sink {
 		if o.Backups <= 0 {
 			o.Backups = 3
 		}
-		s.file = &lumberjack.Logger{Filename: o.File, MaxSize: o.MaxFileMB, MaxBackups: o.Backups}
+		if err := statedir.Refuse(o.File); err != nil {
+			// Writing through a symlink would let whoever planted it choose
+			// what corral overwrites; the lines stay in memory only.
+			s.fileErr = err
+		} else {
+			s.file = &lumberjack.Logger{Filename: o.File, MaxSize: o.MaxFileMB, MaxBackups: o.Backups}
+		}
 	}
 	return s
 }
+
+// FileError says why the sink keeps no file (nil: it keeps one, or none
+// was asked for).
+func (s *Sink) FileError() error { return s.fileErr }
 
 // Close closes the file.
 func (s *Sink) Close() error {

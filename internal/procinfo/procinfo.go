@@ -22,6 +22,20 @@ const MarkerVar = "CORRAL_INSTANCE"
 // ServiceVar names the service a tree runs for; informational only.
 const ServiceVar = "CORRAL_SERVICE"
 
+// StateVar names the state directory (by its key) whose daemon started the
+// tree: with it, a daemon that lost its journal still knows which marked
+// processes are its own and which belong to another corral.
+const StateVar = "CORRAL_STATE"
+
+// Markers are the corral variables of one process's initial environment.
+type Markers struct {
+	Instance, Service, State string
+}
+
+func markersIn(env []byte) Markers {
+	return Markers{Instance: envValue(env, MarkerVar), Service: envValue(env, ServiceVar), State: envValue(env, StateVar)}
+}
+
 // ErrNotFound reports that a process does not exist (any more).
 var ErrNotFound = errors.New("procinfo: no such process")
 
@@ -63,8 +77,11 @@ func (s Stat) Identity() Identity {
 
 // markerIn returns the value of MarkerVar in a NUL-separated environment
 // block, or "" when absent.
-func markerIn(env []byte) string {
-	key := []byte(MarkerVar + "=")
+func markerIn(env []byte) string { return envValue(env, MarkerVar) }
+
+// envValue returns the value of name in a NUL-separated environment block.
+func envValue(env []byte, name string) string {
+	key := []byte(name + "=")
 	for len(env) > 0 {
 		var kv []byte
 		if i := bytes.IndexByte(env, 0); i >= 0 {
@@ -103,6 +120,11 @@ func Carriers(want func(id string) bool) (map[string][]Stat, error) {
 	if err != nil {
 		return nil, err
 	}
+	return CarriersIn(snap, want), nil
+}
+
+// CarriersIn is Carriers over a snapshot the caller already took.
+func CarriersIn(snap []Stat, want func(id string) bool) map[string][]Stat {
 	self := os.Getpid()
 	out := map[string][]Stat{}
 	for _, st := range snap {
@@ -113,5 +135,5 @@ func Carriers(want func(id string) bool) (map[string][]Stat, error) {
 			out[id] = append(out[id], st)
 		}
 	}
-	return out, nil
+	return out
 }

@@ -127,6 +127,15 @@ func Marker(pid int) string {
 	return markerIn(env)
 }
 
+// ReadMarkers returns the corral variables of pid's environment.
+func ReadMarkers(pid int) Markers {
+	_, env, err := procargs(pid)
+	if err != nil {
+		return Markers{}
+	}
+	return markersIn(env)
+}
+
 // BootID identifies the current boot by the kernel's boot time.
 func BootID() string {
 	tv, err := unix.SysctlTimeval("kern.boottime")

@@ -254,6 +254,16 @@ func Marker(pid int) string {
 	return markerIn(b)
 }
 
+// ReadMarkers returns the corral variables of pid's initial environment
+// (all empty when it cannot be read).
+func ReadMarkers(pid int) Markers {
+	b, err := readProc(procPath(pid, "environ"), make([]byte, 0, 4096))
+	if err != nil {
+		return Markers{}
+	}
+	return markersIn(b)
+}
+
 // CgroupV2Path returns pid's path in the cgroup v2 hierarchy (the "0::"
 // line of /proc/PID/cgroup). A zombie keeps reporting the cgroup it died in.
 func CgroupV2Path(pid int) (string, error) {

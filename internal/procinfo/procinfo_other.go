@@ -22,6 +22,10 @@ func Cmdline(pid int) ([]string, error) { return nil, errors.ErrUnsupported }
 // Marker is not implemented on this platform.
 func Marker(pid int) string { return "" }
 
+// ReadMarkers is not implemented on this platform: trees are found by their
+// container, not by markers.
+func ReadMarkers(pid int) Markers { return Markers{} }
+
 // BootID is not implemented on this platform.
 func BootID() string { return "unknown" }
 

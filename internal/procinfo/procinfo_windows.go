@@ -206,6 +206,10 @@ func commandLineFromPEB(pid int) (string, error) {
 // memory, and a job already says which tree a process belongs to.
 func Marker(pid int) string { return "" }
 
+// ReadMarkers is not implemented on this platform: trees are found by their
+// container, not by markers.
+func ReadMarkers(pid int) Markers { return Markers{} }
+
 // BootID is not known on Windows; a creation time never repeats across
 // boots, so (pid, creation time) alone identifies a process.
 func BootID() string { return "unknown" }

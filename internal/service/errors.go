@@ -19,6 +19,7 @@ const (
 	CodePortInUse       Code = "port_in_use"      // a port the service needs is held by a process corral does not own
 	CodeSpawnFailed     Code = "spawn_failed"     // the program could not be started (missing, not executable, bad dir)
 	CodeStopIncomplete  Code = "stop_incomplete"  // a stop could not empty the tree; nothing starts beside it
+	CodeLeftover        Code = "leftover"         // an earlier run's tree of it survived a reap; nothing starts beside it
 	CodeProfileMismatch Code = "profile_mismatch" // the running instance has another profile
 	CodeExternal        Code = "external"         // a server corral did not start serves it; corral will not touch it
 	CodeStopped         Code = "stopped"          // it was stopped while the request waited

@@ -23,6 +23,11 @@ const externalProbe = 500 * time.Millisecond
 func (l *loop) preflight(cfg *config.Service, gen int) event {
 	d := l.s.deps
 	refuse := func(code Code, err error) event { return event{kind: EvRefused, gen: gen, code: code, err: err} }
+	if d.Leftover != nil {
+		if err := d.Leftover(cfg.Name); err != nil {
+			return refuse(CodeLeftover, err)
+		}
+	}
 	for _, port := range cfg.Ports() {
 		pids, listening, perr := l.holders(port)
 		if perr != nil && !errors.Is(perr, errors.ErrUnsupported) {

@@ -58,6 +58,12 @@ type Deps struct {
 	// KernelLimits puts each tree with a process limit into a kernel pids
 	// group at the gate (where one is available).
 	KernelLimits bool
+	// StateKey is written into every member's CORRAL_STATE ("": none).
+	StateKey string
+	// Leftover says why the service must not start yet: an earlier run's
+	// tree of it survived a reap. Asked at every start (it may reap again,
+	// so it runs outside the loop). Nil: never.
+	Leftover func(service string) error
 	// Reclaim stops the instance pid belongs to if it is a leftover of an
 	// earlier corral run (its marker names an instance in the journal that
 	// no service runs now) and reports whether it did. Nil: never.

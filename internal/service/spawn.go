@@ -10,6 +10,7 @@ import (
 
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/pidslimit"
+	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/proctree"
 )
 
@@ -54,6 +55,11 @@ func (l *loop) spawn(fx fxSpawn) event {
 	cmd := command(argv, cfg.Shell)
 	cmd.Dir = cfg.Dir
 	cmd.Env = append(append(os.Environ(), cfg.Env...), fx.next.env...)
+	if d.StateKey != "" {
+		// Last, so neither the config nor the caller can hide the tree
+		// from the next daemon of this state directory.
+		cmd.Env = append(cmd.Env, procinfo.StateVar+"="+d.StateKey)
+	}
 	if !cfg.StdinNull {
 		cmd.Stdin = os.Stdin
 	}

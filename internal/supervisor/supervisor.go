@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	"github.com/corral-sh/corral/internal/logs"
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/service"
+	"github.com/corral-sh/corral/internal/statedir"
 	"github.com/corral-sh/corral/proctree"
 )
 
@@ -31,6 +31,15 @@ type Options struct {
 	Reclaim func(pid int) bool
 	// KernelLimits lets services put limited trees in kernel pids groups.
 	KernelLimits bool
+	// StateKey (statedir.Key) is written into every member's CORRAL_STATE,
+	// and CgroupParent is where trees' groups go (".../corral/KEY"): what
+	// lets a daemon that lost its journal find its trees. Empty: none, and
+	// proctree's default parent.
+	StateKey     string
+	CgroupParent string
+	// Leftover says why a service must not start yet (an earlier run's tree
+	// of it survived a reap); nil: never.
+	Leftover func(service string) error
 }
 
 // Supervisor runs the services of one configuration.
@@ -60,7 +69,7 @@ func New(cfg *config.File, o Options) (*Supervisor, error) {
 		o.Bus = journal.NewBus(1000, nil)
 	}
 	if o.StateDir != "" {
-		if err := os.MkdirAll(filepath.Join(o.StateDir, "logs"), 0o700); err != nil {
+		if _, err := statedir.MkdirIn(o.StateDir, "logs"); err != nil {
 			return nil, fmt.Errorf("supervisor: %w", err)
 		}
 	}
@@ -91,12 +100,20 @@ func (s *Supervisor) newService(cfg *config.Service) *service.Service {
 	if s.opts.StateDir != "" {
 		sinkOpts.File = filepath.Join(s.opts.StateDir, "logs", cfg.Name+".log")
 	}
+	sink := logs.NewSink(sinkOpts)
+	if err := sink.FileError(); err != nil {
+		s.opts.Log.Warn("no log file", "service", cfg.Name, "err", err)
+		s.bus.Emit(journal.Event{Kind: journal.Daemon, Service: cfg.Name, Message: "output kept in memory only: " + err.Error()})
+	}
 	return service.New(cfg, service.Deps{
 		Containment:  s.opts.Containment,
-		Logs:         logs.NewSink(sinkOpts),
+		Logs:         sink,
 		Bus:          s.bus,
 		Log:          s.opts.Log.With("service", cfg.Name),
 		OwnerOf:      s.OwnerOf,
+		CgroupParent: s.opts.CgroupParent,
+		StateKey:     s.opts.StateKey,
+		Leftover:     s.opts.Leftover,
 		Track:        s.track,
 		Reclaim:      s.opts.Reclaim,
 		KernelLimits: s.opts.KernelLimits,

@@ -255,7 +255,7 @@ func (s *Supervisor) SweepLeaks(ctx context.Context) int {
 		n += len(pids)
 		s.bus.Emit(journal.Event{Kind: journal.Leak, Service: known[id], Instance: id,
 			Message: fmt.Sprintf("LEAK: %d processes of ended instance %s outside any container: %v; reaping", len(pids), id, pids)})
-		reclaim.Reap(ctx, []*journal.Instance{{ID: id, Service: known[id]}}, false, s.bus)
+		reclaim.Reap(ctx, []*journal.Instance{{ID: id, Service: known[id]}}, reclaim.Options{Bus: s.bus})
 	}
 	return n
 }
