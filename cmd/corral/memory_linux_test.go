@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,12 +61,44 @@ func crashBoth(t *testing.T, e *env, c string) ([]string, []identity) {
 	d.Process.Signal(syscall.SIGKILL)
 	syscall.Kill(keeper, syscall.SIGKILL)
 	d.Wait()
+	reapLikeInit(t, tree)
 	t.Cleanup(func() {
 		for _, pid := range aliveOf(tree) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
 	return ids, tree
+}
+
+// reapLikeInit reaps the tree's processes that become zombie children of
+// the test process, as an init does. Once a test of this binary has made
+// it a child subreaper (proctree does, for the process-group tier), the
+// orphans of a killed daemon come to it, and a parent that never reaps them
+// would hold the next daemon in its (bounded) wait for them: the case
+// TestReapZombieWaitIsBoundedAndSaid covers, not this one.
+func reapLikeInit(t *testing.T, tree []identity) {
+	ch := make(chan os.Signal, 16)
+	signal.Notify(ch, syscall.SIGCHLD)
+	done := make(chan struct{})
+	t.Cleanup(func() { signal.Stop(ch); close(done) })
+	reap := func() {
+		for _, id := range tree {
+			if st, err := procinfo.ReadStat(id.pid); err == nil && st.Zombie() && st.PPID == os.Getpid() && st.StartTicks == id.start {
+				var ws syscall.WaitStatus
+				syscall.Wait4(id.pid, &ws, syscall.WNOHANG, nil)
+			}
+		}
+	}
+	go func() {
+		for {
+			select {
+			case <-ch:
+				reap()
+			case <-done:
+				return
+			}
+		}
+	}()
 }
 
 // The journal is not the only memory: whatever happened to it, the next
@@ -328,4 +362,82 @@ func statMode(t *testing.T, p string) os.FileMode {
 		t.Fatal(err)
 	}
 	return st.Mode()
+}
+
+// A daemonizing program that rewrites its environment (setproctitle, as
+// nginx and redis do) leaves no marker, and in the process-group tier its
+// setsid takes it out of the tree's group too: only its ancestry says it
+// is ours — it was re-parented to corral, the child subreaper, and nothing
+// but our trees descends from corral. The verified shutdown finds it that
+// way, kills it and counts it; "verified" is printed only once it is gone.
+func TestE2EEscapedDaemonIsFoundByAncestryAtShutdown(t *testing.T) {
+	pidfile := filepath.Join(t.TempDir(), "hidden.pid")
+	e := newEnv(t, fmt.Sprintf(`
+[services.hidden]
+shell = "{exe} hiddendaemon %s; exec {exe} sleep"
+env = { CORRAL_TESTPROC = "hiddendaemon", GORACE = "atexit_sleep_ms=0" }
+`, pidfile))
+	d, out := e.foreground("--containment", "pgroup")
+	var pid int
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(pidfile)
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 {
+			pid = n
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hidden daemon never wrote its pid:\n%s", out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	hidden := identitiesOf(t, []int{pid})
+	t.Cleanup(func() {
+		for _, p := range aliveOf(hidden) {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	// Its launcher exits once it is ready: then corral is its parent.
+	for {
+		st, err := procinfo.ReadStat(pid)
+		if err == nil && st.PPID == d.Process.Pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hidden daemon's parent is %d, not corral (%d)", st.PPID, d.Process.Pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Negative control: the marker scan the verification relied on does not
+	// see it (its environment is gone), so without its ancestry a shutdown
+	// would print "verified" with it alive.
+	for _, id := range e.instances() {
+		for _, p := range testproc.Carriers(id) {
+			if p == pid {
+				t.Fatal("the hidden daemon still carries its marker: the control shows nothing")
+			}
+		}
+	}
+	if m := procinfo.ReadMarkers(pid); m.Instance != "" {
+		t.Fatalf("markers still readable: %+v", m)
+	}
+	res, code := e.corral("shutdown")
+	if left := aliveOf(hidden); len(left) > 0 {
+		t.Fatalf("the hidden daemon survives the shutdown (exit %d):\n%s", code, res)
+	}
+	if code != 0 || !strings.Contains(res, "verified: 0 supervised processes remain") {
+		t.Fatalf("shutdown exited %d:\n%s", code, res)
+	}
+	d.Wait()
+	if strings.Contains(readEvents(t, e), "ESCAPED") {
+		t.Logf("found by its ancestry at shutdown, killed, counted")
+	} else {
+		t.Logf("the tree's own stop caught it (its scan saw it before the rewrite)")
+	}
+}
+
+// readEvents reads the journal on disk (the daemon is gone).
+func readEvents(t *testing.T, e *env) string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, ".corral", journal.FileName))
+	return string(b)
 }

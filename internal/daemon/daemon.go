@@ -262,7 +262,7 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	}}
 	sup, err := supervisor.New(cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus,
 		Reclaim: d.reclaimHolder, KernelLimits: os.Getenv("CORRAL_KERNEL_LIMITS") != "off",
-		StateKey: key, CgroupParent: cgroupParent(key), Leftover: d.leftover})
+		StateKey: key, CgroupParent: cgroupParent(key), Leftover: d.leftover, OwnsChildren: true})
 	if err != nil {
 		return zero, err
 	}

@@ -47,6 +47,14 @@ func Unprotect(pid int) {
 	mu.Unlock()
 }
 
+// Protected reports whether pid is a child some Wait will collect (a
+// tree's leader, the keeper): never a stray.
+func Protected(pid int) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return protected[pid]
+}
+
 // Register adds a claim; the returned function removes it.
 func Register(c Claim) (unregister func()) {
 	mu.Lock()

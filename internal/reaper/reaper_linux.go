@@ -109,3 +109,12 @@ func Reap() int {
 	}
 	return n
 }
+
+// Collect reaps pid now if it is a zombie child of this process (an orphan
+// that a tree handed to us and that was then killed); it reports whether it
+// did.
+func Collect(pid int) bool {
+	var ws unix.WaitStatus
+	got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	return err == nil && got == pid
+}

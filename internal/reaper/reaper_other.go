@@ -14,3 +14,6 @@ func startLoop() {}
 
 // Reap does nothing where corral cannot be a subreaper.
 func Reap() int { return 0 }
+
+// Collect does nothing where corral cannot be a subreaper.
+func Collect(pid int) bool { return false }

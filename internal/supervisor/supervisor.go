@@ -5,16 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/logs"
 	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/reaper"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/statedir"
 	"github.com/corral-sh/corral/proctree"
@@ -40,6 +44,10 @@ type Options struct {
 	// Leftover says why a service must not start yet (an earlier run's tree
 	// of it survived a reap); nil: never.
 	Leftover func(service string) error
+	// OwnsChildren says every child of this process is the supervisor's
+	// (the daemon's case, not a library user's): at shutdown, children no
+	// Wait collects are strays of its trees, killed and counted.
+	OwnsChildren bool
 }
 
 // Supervisor runs the services of one configuration.
@@ -501,8 +509,93 @@ func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
 	}
 	sort.Strings(res.Stopped)
 	res.Survivors = s.Survivors()
+	if s.opts.OwnsChildren {
+		res.Survivors = append(res.Survivors, s.stopStrays(ctx)...)
+	}
 	s.bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("shutdown: %d services stopped, %d survivors", len(res.Stopped), len(res.Survivors))})
 	return res
+}
+
+// strays lists the processes descended from this daemon that belong to no
+// tree it knows: once every service is stopped, any child of the daemon
+// that no Wait will collect (reaper.Protected: a tree's leader, the
+// keeper) is an orphan a tree handed to it (corral is the child
+// subreaper, and only its trees descend from it), with whatever descends
+// from that. A daemonizing program that rewrote its environment
+// (setproctitle: nginx, redis, postgres) carries no marker, so the marker
+// scan alone misses it; its ancestry does not.
+func (s *Supervisor) strays() []procinfo.Stat {
+	snap, err := procinfo.Snapshot()
+	if err != nil {
+		return nil
+	}
+	kids := map[int][]procinfo.Stat{}
+	for _, st := range snap {
+		kids[st.PPID] = append(kids[st.PPID], st)
+	}
+	var out []procinfo.Stat
+	var walk func(pid int)
+	walk = func(pid int) {
+		for _, c := range kids[pid] {
+			out = append(out, c)
+			walk(c.PID)
+		}
+	}
+	for _, c := range kids[os.Getpid()] {
+		if reaper.Protected(c.PID) {
+			continue
+		}
+		out = append(out, c)
+		walk(c.PID)
+	}
+	return out
+}
+
+// stopStrays kills every stray (by identity: each is ours by ancestry),
+// reaps those handed to us, and returns those still there after a bounded
+// wait, as survivors the verification counts. It says what it found.
+func (s *Supervisor) stopStrays(ctx context.Context) []Survivor {
+	strays := s.strays()
+	var live []procinfo.Stat
+	for _, st := range strays {
+		if st.Zombie() {
+			reaper.Collect(st.PID)
+			continue
+		}
+		live = append(live, st)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	var desc []string
+	for _, st := range live {
+		argv, _ := procinfo.Cmdline(st.PID)
+		desc = append(desc, fmt.Sprintf("pid %d %s", st.PID, strings.Join(argv, " ")))
+		proctree.SignalIdentity(st.PID, st.StartTicks, syscall.SIGKILL)
+	}
+	s.bus.Emit(journal.Event{Kind: journal.Leak, Message: fmt.Sprintf("ESCAPED: %d processes re-parented to corral belonged to no tree it knows (a daemonizing program that rewrote its environment?): %s; killed at shutdown",
+		len(live), strings.Join(desc, "; "))})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []Survivor
+		for _, st := range live {
+			now, err := procinfo.ReadStat(st.PID)
+			if err != nil || now.StartTicks != st.StartTicks {
+				continue
+			}
+			if now.Zombie() {
+				if reaper.Collect(st.PID) || now.PPID != os.Getpid() {
+					continue // dead; its own parent reaps it
+				}
+			}
+			argv, _ := procinfo.Cmdline(st.PID)
+			left = append(left, Survivor{Service: "?", Instance: "escaped", PID: st.PID, Cmdline: argv})
+		}
+		if len(left) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return left
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Survivors scans the process table for processes carrying the marker of
