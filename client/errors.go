@@ -25,6 +25,10 @@ const (
 	// CodeStopIncomplete: a stop could not empty the tree; nothing starts
 	// beside it until a stop succeeds. HTTP 409.
 	CodeStopIncomplete = "stop_incomplete"
+	// CodeLeftover: an earlier run's tree of the service survived the
+	// daemon's reap; nothing starts beside it until a reap (retried at each
+	// start) finds it gone. HTTP 409.
+	CodeLeftover = "leftover"
 	// CodeStopped: the service was stopped while the request waited. HTTP 409.
 	CodeStopped = "stopped"
 	// CodePortInUse: a port the service needs is held by a process corral

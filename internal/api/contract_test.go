@@ -94,6 +94,7 @@ func TestCodesMatchTheClient(t *testing.T) {
 		{service.CodePortInUse, client.CodePortInUse},
 		{service.CodeSpawnFailed, client.CodeSpawnFailed},
 		{service.CodeStopIncomplete, client.CodeStopIncomplete},
+		{service.CodeLeftover, client.CodeLeftover},
 		{service.CodeProfileMismatch, client.CodeProfileMismatch},
 		{service.CodeExternal, client.CodeExternal},
 		{service.CodeStopped, client.CodeStopped},

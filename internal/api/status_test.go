@@ -29,6 +29,7 @@ func TestClassify(t *testing.T) {
 		{svcErr(service.CodeExternal), "external", 409},
 		{svcErr(service.CodeFrozen), "frozen", 409},
 		{svcErr(service.CodeStopIncomplete), "stop_incomplete", 409},
+		{svcErr(service.CodeLeftover), "leftover", 409},
 		{svcErr(service.CodeStopped), "stopped", 409},
 		{svcErr(service.CodePortInUse), "port_in_use", 409},
 		{svcErr(service.CodeNotReady), "not_ready", 502},

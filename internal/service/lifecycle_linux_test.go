@@ -438,3 +438,47 @@ func TestUnhealthyInstanceThatDiesIsRestarted(t *testing.T) {
 		t.Fatalf("the dead instance left %v", left)
 	}
 }
+
+// A service whose earlier run left a tree corral could not stop starts
+// nothing beside it: the start is refused with code leftover and the
+// reason, each start asks again, and once the leftover is gone it starts.
+// Control: the same service with nothing left starts at once.
+func TestLeftoverRefusesTheStartUntilItIsGone(t *testing.T) {
+	var mu sync.Mutex
+	left := errors.New("instance abc of an earlier run could not be stopped: 1 processes survive: pid 4242 x")
+	asked := 0
+	s := New(fixture("sleep"), Deps{Bus: journal.NewBus(100, nil), Leftover: func(name string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		return left
+	}})
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := s.Start(ctx, "", true)
+	if CodeOf(err) != CodeLeftover || !strings.Contains(err.Error(), "pid 4242") {
+		t.Fatalf("start beside a leftover: %v", err)
+	}
+	if st := s.Status(); st.Instance != "" || st.PID != 0 {
+		t.Fatalf("something was spawned: %+v", st)
+	}
+	mu.Lock()
+	left = nil // a reap found it gone
+	mu.Unlock()
+	st, err := s.Start(ctx, "", true)
+	if err != nil || st.PID == 0 {
+		t.Fatalf("start once the leftover is gone: %v %+v", err, st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked != 2 {
+		t.Fatalf("the leftover was asked %d times, want once per start", asked)
+	}
+	if _, err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := testproc.Carriers(st.Instance); len(left) > 0 {
+		t.Fatalf("left %v", left)
+	}
+}
