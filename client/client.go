@@ -8,76 +8,202 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/corral-sh/corral/internal/ipc"
 )
 
-// Client talks to one daemon.
+// Client talks to one daemon. It believes only a daemon of the expected
+// user (ipc.ExpectedServer: its own, or for root the state directory's
+// owner), checked on every connection before a request is written.
 type Client struct {
-	hc     *http.Client
-	socket string
+	hc          *http.Client
+	socket      string
+	dir         string // the state directory; "" when unknown
+	dialTimeout time.Duration
+	peerPID     atomic.Int64 // the daemon's pid, from the last connection's credentials
 }
 
-// New returns a client for the daemon listening on socket.
-func New(socket string) *Client {
-	tr := &http.Transport{
-		// A unix socket, or a named pipe on Windows.
-		DialContext:  ipc.Dialer(socket),
-		MaxIdleConns: 4,
+// Options tune a Client; zero fields take New's defaults.
+type Options struct {
+	// DialTimeout bounds connecting to the socket and checking who serves
+	// it; default 5s. A request's context bounds it too.
+	DialTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection idle this long; default
+	// ipc.ClientIdleTimeout (30s), shorter than the daemon's, so that no
+	// request goes out on a connection the daemon is closing.
+	IdleTimeout time.Duration
+	// StateDir is the state directory the socket belongs to, where the
+	// daemon's lock tells a daemon without a socket from none. Default:
+	// the socket's directory; on Windows a pipe's name does not say, so
+	// without it those errors cannot name the lock's holder.
+	StateDir string
+}
+
+// New returns a client for the daemon listening on socket (ipc.Path of
+// its state directory), with the default Options.
+func New(socket string) *Client { return NewWithOptions(socket, Options{}) }
+
+// NewWithOptions is New with o.
+func NewWithOptions(socket string, o Options) *Client {
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = defaultDialTimeout
 	}
-	return &Client{hc: &http.Client{Transport: tr}, socket: socket}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = ipc.ClientIdleTimeout
+	}
+	if o.StateDir == "" {
+		o.StateDir = ipc.StateDirOf(socket)
+	}
+	c := &Client{socket: socket, dir: o.StateDir, dialTimeout: o.DialTimeout}
+	tr := &http.Transport{
+		// A unix socket, or a named pipe on Windows; checked in dial.
+		DialContext:     c.dial,
+		MaxIdleConns:    4,
+		IdleConnTimeout: o.IdleTimeout,
+	}
+	c.hc = &http.Client{Transport: tr}
+	return c
 }
 
-// ErrNoDaemon is returned (wrapped) when nothing answers on the socket.
-var ErrNoDaemon = errors.New("client: no corral daemon is running")
+// CloseIdleConnections closes the connections kept alive for later calls.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+// The liveness check of a call with no deadline: every livenessEvery the
+// daemon is asked GET /v1/daemon; no answer within livenessTimeout (it is
+// stopped, or hung) ends the call with ErrNotAnswering. A daemon that is
+// merely slow to finish the call (a long stop) still answers it. Variables
+// so that tests need not wait.
+var (
+	livenessEvery   = 5 * time.Second
+	livenessTimeout = 10 * time.Second
+)
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
-	resp, err := c.open(ctx, method, path, q)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		io.Copy(io.Discard, resp.Body)
+	return c.call(ctx, method, path, q, func(resp *http.Response) error {
+		if out == nil {
+			_, err := io.Copy(io.Discard, resp.Body)
+			return err
+		}
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("client: decode %s %s: %w", method, path, err)
+		}
 		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("client: decode %s %s: %w", method, path, err)
-	}
-	return nil
+	})
 }
 
-func (c *Client) open(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+// call sends one request and hands a 2xx answer to read. Every call is
+// bounded: by ctx's deadline, or, without one, by the liveness check.
+func (c *Client) call(ctx context.Context, method, path string, q url.Values, read func(*http.Response) error) error {
+	what := method + " " + path
+	began := time.Now()
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if _, ok := ctx.Deadline(); !ok {
+		go c.watch(cctx, cancel, what, livenessEvery, livenessTimeout)
+	}
 	u := "http://corral" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	req, err := http.NewRequestWithContext(cctx, method, u, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		var ne *net.OpError
-		if errors.As(err, &ne) && ne.Op == "dial" {
-			return nil, fmt.Errorf("%w on %s", ErrNoDaemon, c.socket)
-		}
-		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+		return c.failed(ctx, cctx, what, began, err)
 	}
+	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 		e := &Error{Status: resp.StatusCode}
 		if json.Unmarshal(b, e) != nil || e.Message == "" {
 			e.Message = fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
 		}
-		return nil, e
+		return e
 	}
-	return resp, nil
+	if err := read(resp); err != nil {
+		if cctx.Err() != nil {
+			return c.failed(ctx, cctx, what, began, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// failed says why a call failed: the socket (dial's errors as they are),
+// the liveness check, or ctx.
+func (c *Client) failed(ctx, cctx context.Context, what string, began time.Time, err error) error {
+	var ce *connError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	if cause := context.Cause(cctx); errors.Is(cause, ErrNotAnswering) {
+		return cause
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		dl, _ := ctx.Deadline()
+		return fmt.Errorf("client: %s: the daemon%s on %s did not answer within %v: it may be stopped or overloaded: %w",
+			what, c.daemonPID(), c.socket, roundBound(dl.Sub(began)), context.DeadlineExceeded)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("client: %s: %w", what, ctx.Err())
+	}
+	return fmt.Errorf("client: %s: %w", what, err)
+}
+
+// roundBound rounds a bound for a message: the call began a little after
+// its context's clock started.
+func roundBound(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(10 * time.Millisecond)
+}
+
+func (c *Client) daemonPID() string {
+	if pid := c.peerPID.Load(); pid > 0 {
+		return fmt.Sprintf(" (pid %d)", pid)
+	}
+	return ""
+}
+
+// watch runs the liveness check of a call until ctx ends, and ends the
+// call with ErrNotAnswering when the daemon does not answer it. A failure
+// to connect is left alone: a daemon that exited also closed the call's
+// connection, which ends the call by itself.
+func (c *Client) watch(ctx context.Context, cancel context.CancelCauseFunc, what string, every, timeout time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, pcancel := context.WithTimeout(ctx, timeout)
+		_, err := c.Daemon(pctx)
+		timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+		pcancel()
+		if err != nil && timedOut {
+			stopped := "stopped (SIGSTOP)"
+			if pid := c.peerPID.Load(); pid > 0 {
+				stopped = fmt.Sprintf("stopped (SIGSTOP: kill -CONT %d)", pid)
+			}
+			if runtime.GOOS == "windows" {
+				stopped = "suspended"
+			}
+			cancel(&connError{kind: ErrNotAnswering, cause: err, msg: fmt.Sprintf(
+				"client: %s: the daemon%s on %s stopped answering: a liveness check got no answer within %v while this request waited; it may be %s or hung, and whether the request took effect is unknown",
+				what, c.daemonPID(), c.socket, timeout, stopped)})
+			return
+		}
+	}
 }
 
 // Daemon describes the daemon; it is also the cheapest liveness check.
@@ -118,21 +244,34 @@ type StartOptions struct {
 	// RestartIfDifferent restarts a running instance of another profile
 	// instead of failing with CodeProfileMismatch.
 	RestartIfDifferent bool
-	// Timeout bounds the wait in the daemon, which then answers
-	// CodeTimeout saying what the service was waiting for. 0: no bound
-	// but ctx's. Give ctx a little longer than Timeout to read that answer.
+	// Timeout bounds the whole call, connecting included: the client gives
+	// up at Timeout (or at ctx's deadline, if sooner), and the daemon is
+	// told a little less, so that its CodeTimeout answer, which says what
+	// the service was waiting for, arrives first. 0: only ctx bounds it.
 	Timeout time.Duration
 }
 
-func (o StartOptions) query() url.Values {
+// bound applies o.Timeout to ctx and returns the query that tells the
+// daemon its share of what is left.
+func (o StartOptions) bound(ctx context.Context) (context.Context, context.CancelFunc, url.Values) {
+	cancel := context.CancelFunc(func() {})
+	if o.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+	}
 	q := actionQuery(o.Profile, o.Wait)
 	if o.RestartIfDifferent {
 		q.Set("restart_if_different", "1")
 	}
-	if o.Timeout > 0 {
-		q.Set("timeout", o.Timeout.String())
+	if dl, ok := ctx.Deadline(); ok && o.Timeout > 0 {
+		q.Set("timeout", daemonShare(time.Until(dl)).Round(time.Millisecond).String())
 	}
-	return q
+	return ctx, cancel, q
+}
+
+// daemonShare is the part of left the daemon may wait: its answer needs
+// time to come back (up to a second, a tenth of short bounds).
+func daemonShare(left time.Duration) time.Duration {
+	return max(left-min(time.Second, left/10), time.Millisecond)
 }
 
 // Start starts a service; wait makes it return once ready.
@@ -143,7 +282,9 @@ func (c *Client) Start(ctx context.Context, name, profile string, wait bool) (Se
 // StartWith starts a service with every option. A service that runs is
 // left as it is, unless o asks for another profile.
 func (c *Client) StartWith(ctx context.Context, name string, o StartOptions) (Service, error) {
-	return c.action(ctx, name, "start", o.query())
+	ctx, cancel, q := o.bound(ctx)
+	defer cancel()
+	return c.action(ctx, name, "start", q)
 }
 
 // Restart stops a service completely, then starts it.
@@ -157,8 +298,8 @@ func (c *Client) Stop(ctx context.Context, name string) (Service, error) {
 }
 
 // Ensure makes a service ready, starting it if needed, and is idempotent:
-// concurrent calls lead to one instance. timeout bounds the wait in the
-// daemon (StartOptions.Timeout); 0: only ctx bounds it.
+// concurrent calls lead to one instance. timeout bounds the call
+// (StartOptions.Timeout); 0: only ctx bounds it.
 func (c *Client) Ensure(ctx context.Context, name string, timeout time.Duration) (Service, error) {
 	return c.EnsureWith(ctx, name, StartOptions{Timeout: timeout})
 }
@@ -166,7 +307,9 @@ func (c *Client) Ensure(ctx context.Context, name string, timeout time.Duration)
 // EnsureWith is Ensure with every option (Wait is implied).
 func (c *Client) EnsureWith(ctx context.Context, name string, o StartOptions) (Service, error) {
 	o.Wait = false // implied; not part of the route
-	return c.action(ctx, name, "ensure", o.query())
+	ctx, cancel, q := o.bound(ctx)
+	defer cancel()
+	return c.action(ctx, name, "ensure", q)
 }
 
 func actionQuery(profile string, wait bool) url.Values {
@@ -236,24 +379,21 @@ func (c *Client) Events(ctx context.Context, n int, follow bool, fn func(Event) 
 }
 
 func stream[T any](c *Client, ctx context.Context, path string, q url.Values, fn func(T) error) error {
-	resp, err := c.open(ctx, "GET", path, q)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var v T
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			return fmt.Errorf("client: decode %s: %w", path, err)
+	return c.call(ctx, "GET", path, q, func(resp *http.Response) error {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var v T
+			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+				return fmt.Errorf("client: decode %s: %w", path, err)
+			}
+			if err := fn(v); err != nil {
+				return err
+			}
 		}
-		if err := fn(v); err != nil {
-			return err
+		if ctx.Err() != nil {
+			return nil // the caller ended the stream
 		}
-	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return sc.Err()
+		return sc.Err()
+	})
 }

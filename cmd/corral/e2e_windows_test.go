@@ -182,29 +182,29 @@ func TestWindowsDaemonRestartsAndDies(t *testing.T) {
 		}
 	}
 	// The next corral finds the dead one's instances in the journal and
-	// accounts for them (a job dies with its holder: nothing is left).
-	d2, _, _ := startWinDaemon(t, dir, toml, nil)
-	var reaped []client.Event
-	for len(reaped) < 3 && ctx.Err() == nil {
-		reaped = reaped[:0]
+	// accounts for them (a job dies with its holder: nothing is left): one
+	// reap event sums up the records it found nothing of.
+	d2, d2err, _ := startWinDaemon(t, dir, toml, nil)
+	var summary client.Event
+	for summary.Kind == "" && ctx.Err() == nil {
 		cl.Events(ctx, 1000, false, func(e client.Event) error {
-			if e.Kind == "reap" {
-				reaped = append(reaped, e)
+			if e.Kind == "reap" && e.Fields["gone"] != "" {
+				summary = e
 			}
 			return nil
 		})
 		time.Sleep(50 * time.Millisecond)
 	}
-	if len(reaped) != 3 {
-		t.Fatalf("the next corral accounted for %d instances of the dead one, want 3 (chain, batch, pauser)", len(reaped))
+	if summary.Fields["gone"] != "3" {
+		t.Fatalf("the next corral accounted for %q instances of the dead one, want 3 (chain, batch, pauser): %+v", summary.Fields["gone"], summary)
 	}
-	t.Logf("after TerminateProcess, the next corral: %q", reaped[0].Message)
+	t.Logf("after TerminateProcess, the next corral: %q", summary.Message)
 	// Stopped once running (a stop while cmd.exe is still starting the
 	// program reaches cmd.exe only, and the program it then starts waits
 	// out the grace period).
 	for _, name := range []string{"chain", "batch", "pauser"} {
 		if _, err := cl.Ensure(ctx, name, time.Minute); err != nil {
-			t.Fatalf("%s on the next corral: %v", name, err)
+			t.Fatalf("%s on the next corral: %v\ndaemon stderr, from its crash report:\n%s", name, err, crashReport(d2err.String()))
 		}
 	}
 	for lines(glog, "ready") < fixtures*12 && ctx.Err() == nil { // a settled tree, as above
@@ -314,6 +314,17 @@ func (l *lockedWriter) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.String()
+}
+
+// crashReport is the start of a Go crash in a child's stderr (its reason
+// and the crashing goroutine), or the tail when there is none.
+func crashReport(s string) string {
+	for _, mark := range []string{"Exception 0x", "fatal error:", "panic:", "unexpected signal"} {
+		if i := strings.Index(s, mark); i >= 0 {
+			return s[i:min(len(s), i+4000)]
+		}
+	}
+	return tail(s, 2000)
 }
 
 func tail(s string, n int) string {

@@ -22,8 +22,14 @@ import (
 	"github.com/corral-sh/corral/proctree"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = ""
+// version, commit and date are set at build time (see .goreleaser.yaml):
+// -ldflags "-X main.version=1.2.3 -X main.commit=<sha> -X main.date=<RFC 3339>".
+// Without them, buildVersion and buildCommit fall back to the build info.
+var (
+	version = ""
+	commit  = ""
+	date    = ""
+)
 
 func main() {
 	// corral demo runs its fixture tree by re-running this binary.
@@ -38,6 +44,7 @@ const (
 	exitUsage    = 2
 	exitLeft     = 3 // processes survived a stop or shutdown
 	exitNoDaemon = 4 // no daemon answers for this state directory
+	exitDenied   = 5 // the socket is not this user's to use, or is served by another user
 )
 
 var (
@@ -68,15 +75,19 @@ func run(args []string) int {
 // tree left processes (3); an unknown service, profile or value is a usage
 // error (2); every other failure of a service, a timeout included, whether
 // the daemon's or the CLI's own deadline, is 1 (a bad file given to reload
-// too, as to the daemon). When several services failed (up), the first
-// class in this order wins: 3, 2, 4, 1.
+// too, as to the daemon). A socket this user may not open, or one served
+// by another user than expected, is 5: not 4, so that a script does not
+// answer it by starting a second daemon. When several services failed
+// (up), the first class in this order wins: 3, 2, 5, 4, 1.
 func exitCode(err error) int {
 	switch {
 	case errors.Is(err, demo.ErrLeft) || errors.Is(err, proctree.ErrNotEmpty) || errors.Is(err, errLeft) ||
-		hasCode(err, client.CodeStopIncomplete):
+		hasCode(err, client.CodeStopIncomplete, client.CodeLeftover):
 		return exitLeft
 	case errors.Is(err, errUsage) || hasCode(err, client.CodeUnknownService, client.CodeBadRequest):
 		return exitUsage
+	case errors.Is(err, client.ErrPermission) || errors.Is(err, client.ErrUntrusted):
+		return exitDenied
 	case errors.Is(err, client.ErrNoDaemon):
 		return exitNoDaemon
 	default:
@@ -120,7 +131,9 @@ spawns stay in one container, and every stop, restart, crash or shutdown
 leaves nothing behind. See README.md and docs/.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(),
 	}
+	root.SetVersionTemplate("corral {{.Version}}\n") // corral --version prints what corral version does
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w: %v (see corral %s --help)", errUsage, err, c.Name())
 	})
@@ -134,7 +147,7 @@ leaves nothing behind. See README.md and docs/.`,
 		Short: "Print corral's version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "corral %s (%s, %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(cmd.OutOrStdout(), "corral %s\n", versionLine())
 		},
 	})
 	root.AddCommand(&cobra.Command{
@@ -171,4 +184,46 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// buildCommit returns the commit and its date: the ldflags' if set, else the
+// vcs.revision and vcs.time a go build in a git checkout records (with
+// "-dirty" for a modified tree); empty when neither is known (go install
+// @latest records none).
+func buildCommit() (rev, when string) {
+	if commit != "" {
+		return commit, date
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var modified bool
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if rev != "" && modified {
+			rev += "-dirty"
+		}
+	}
+	return rev, when
+}
+
+// versionLine is what corral version and corral --version print after
+// "corral ": 0.1.0 (commit <sha>, built <date>, go1.26.0, linux/amd64).
+func versionLine() string {
+	var details []string
+	rev, when := buildCommit()
+	if rev != "" {
+		details = append(details, "commit "+rev)
+	}
+	if when != "" {
+		details = append(details, "built "+when)
+	}
+	details = append(details, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
+	return buildVersion() + " (" + strings.Join(details, ", ") + ")"
 }

@@ -287,8 +287,8 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 			close(exitWith)
 		}()
 	}
-	srv := &http.Server{Handler: api.Handler(d, o.Log), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	srv := &http.Server{Handler: api.Handler(d, o.Log), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: ipc.IdleTimeout}
+	go srv.Serve(ipc.Keep(ln, func(err error) { bus.Emit(journal.Event{Kind: journal.Daemon, Message: err.Error()}) }))
 	defer os.Remove(ipc.Path(o.StateDir))
 	bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("daemon %d started: %s, %d services, state %s", os.Getpid(), o.ConfigPath, len(cfg.Services), o.StateDir)})
 	if o.Listening != nil {

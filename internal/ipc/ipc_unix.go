@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // SocketName is the control socket's file name in the state directory.
@@ -25,9 +24,12 @@ func Listen(stateDir string) (net.Listener, error) {
 		return nil, fmt.Errorf("ipc: %w", err)
 	}
 	path := Path(stateDir)
-	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("ipc: a daemon already answers on %s", path)
+	// A server of this user that answers may be a daemon that lost its lock
+	// file: it is never taken over. Another user's cannot be a daemon of
+	// this state directory (it would not be trusted by clients); it is a
+	// stand-in, and is replaced like a stale socket.
+	if p, ours, _ := servedBy(path); ours {
+		return nil, fmt.Errorf("ipc: pid %d already answers on %s, though this daemon holds the state directory's lock (a daemon that lost its lock file?): stop it first", p.PID, path)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("ipc: remove stale socket: %w", err)
@@ -45,6 +47,9 @@ func Listen(stateDir string) (net.Listener, error) {
 
 // Path returns the control socket path for a state directory.
 func Path(stateDir string) string { return filepath.Join(stateDir, SocketName) }
+
+// StateDirOf returns the state directory of a control socket path.
+func StateDirOf(path string) string { return filepath.Dir(path) }
 
 // Dial connects to the control endpoint at path.
 func Dial(ctx context.Context, path string) (net.Conn, error) {

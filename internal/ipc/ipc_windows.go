@@ -31,6 +31,9 @@ func Path(stateDir string) string {
 	return `\\.\pipe\corral-` + hex.EncodeToString(sum[:8])
 }
 
+// StateDirOf returns "": a pipe's name is a hash of its state directory.
+func StateDirOf(path string) string { return "" }
+
 type pipeAddr string
 
 func (a pipeAddr) Network() string { return "pipe" }
@@ -204,8 +207,11 @@ func Dial(ctx context.Context, path string) (net.Conn, error) {
 		return nil, err
 	}
 	for {
+		// SECURITY_IDENTIFICATION: a server that is not the daemon (one
+		// that took the pipe's name first) may learn who connected but not
+		// act as that user, as it could with the default impersonation.
 		h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, 0, nil,
-			windows.OPEN_EXISTING, windows.FILE_FLAG_OVERLAPPED, 0)
+			windows.OPEN_EXISTING, windows.FILE_FLAG_OVERLAPPED|windows.SECURITY_SQOS_PRESENT|windows.SECURITY_IDENTIFICATION, 0)
 		if err == nil {
 			return pipeConn{File: os.NewFile(uintptr(h), path), addr: pipeAddr(path)}, nil
 		}
@@ -219,3 +225,8 @@ func Dial(ctx context.Context, path string) (net.Conn, error) {
 		}
 	}
 }
+
+// Keep returns ln: a named pipe is no file that could be deleted or
+// replaced, and no other user can add an instance of it (its security
+// descriptor grants only its owner).
+func Keep(ln net.Listener, lost func(error)) net.Listener { return ln }

@@ -1,0 +1,5 @@
+//go:build !windows
+
+package ipc
+
+func underWine() bool { return false }
