@@ -31,16 +31,28 @@ func (g *globals) state() string {
 	return daemon.DefaultStateDir(g.config)
 }
 
-func (g *globals) client() *client.Client { return client.New(ipc.Path(g.state())) }
+// client names the state directory too, so that a lock held without a
+// socket is reported with its holder on every platform (a pipe name does
+// not say which directory it serves).
+func (g *globals) client() *client.Client {
+	return client.NewWithOptions(ipc.Path(g.state()), client.Options{StateDir: g.state()})
+}
 
 func addDaemonCommands(root *cobra.Command, g *globals) {
 	var exitWith int
-	var noKeeper bool
+	var noKeeper, printEndpoint bool
 	daemonCmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the supervisor in the foreground (SIGHUP reloads, SIGTERM/SIGINT shut down verified)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if printEndpoint {
+				// For clients in other languages: where a daemon of this
+				// state directory listens, computed here so that no one
+				// re-implements ipc.Path (a hash of the path on Windows).
+				stateDir, _ := filepath.Abs(g.state())
+				return writeJSON(cmd.OutOrStdout(), daemon.EndpointFor(stateDir))
+			}
 			c, err := g.parseContainment()
 			if err != nil {
 				return err
@@ -74,6 +86,7 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 		},
 	}
 	daemonCmd.Flags().IntVar(&exitWith, "exit-with", 0, "shut down (verified) when process PID exits")
+	daemonCmd.Flags().BoolVar(&printEndpoint, "print-endpoint", false, "print the endpoint (JSON: version, transport, address, state_dir) a daemon of this state directory listens on, and exit; starts nothing")
 	daemonCmd.Flags().BoolVar(&noKeeper, "no-keeper", false, "run no keeper process (services then outlive a SIGKILLed daemon until the next start reaps them)")
 	root.AddCommand(daemonCmd)
 

@@ -271,6 +271,13 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	if err != nil {
 		return zero, err
 	}
+	// The endpoint file tells clients (the Python one, an app on Windows)
+	// where to connect without re-deriving the pipe's name.
+	if err := WriteEndpoint(o.StateDir, os.Getpid()); err != nil {
+		ln.Close()
+		return zero, err
+	}
+	defer RemoveEndpoint(o.StateDir, os.Getpid())
 	if o.Keeper != nil {
 		k, err := startKeeper(o.Keeper, o.Log)
 		if err != nil {
