@@ -58,6 +58,9 @@ func TestExitCodesOfDaemonErrors(t *testing.T) {
 		{daemonErr(client.CodeBadConfig), exitFailure},
 		{fmt.Errorf("client: POST /v1/services/a/ensure: %w", context.DeadlineExceeded), exitFailure},
 		{fmt.Errorf("%w on /x", client.ErrNoDaemon), exitNoDaemon},
+		{fmt.Errorf("start a: %w", daemonErr(client.CodeLeftover)), exitLeft},
+		{fmt.Errorf("%w on /x: owned by uid 0", client.ErrPermission), exitDenied},
+		{fmt.Errorf("%w: served by uid 65534", client.ErrUntrusted), exitDenied},
 		// up: several services; the most serious class wins.
 		{serviceErrors{{"a", daemonErr(client.CodeNotReady)}, {"b", daemonErr(client.CodeUnknownService)}}, exitUsage},
 		{serviceErrors{{"a", daemonErr(client.CodeBadRequest)}, {"b", daemonErr(client.CodeStopIncomplete)}}, exitLeft},
