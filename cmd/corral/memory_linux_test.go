@@ -45,6 +45,20 @@ func aliveOf(ids []identity) []int {
 	return out
 }
 
+// goneWithin waits until none of ids is in the process table any more (a
+// killed process's parent may take a moment to reap it; the daemon answers
+// meanwhile, its service waits) and returns those still there.
+func goneWithin(ids []identity, limit time.Duration) []int {
+	deadline := time.Now().Add(limit)
+	for {
+		left := aliveOf(ids)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // crashBoth runs the webui service, then SIGKILLs daemon and keeper, so
 // only the next start can find the tree. It returns the tree's processes.
 func crashBoth(t *testing.T, e *env, c string) ([]string, []identity) {
@@ -156,13 +170,13 @@ func TestE2EDamagedJournalHidesNoTree(t *testing.T) {
 					if code == 0 || !strings.Contains(out, "the journal cannot be written") {
 						t.Fatalf("daemon with a directory as its journal exited %d:\n%s", code, out)
 					}
-					if left := aliveOf(tree); len(left) > 0 {
+					if left := goneWithin(tree, 10*time.Second); len(left) > 0 {
 						t.Fatalf("refused to start, and left the old tree running: %v\n%s", left, out)
 					}
 					return
 				}
 				e.foreground("--containment", c)
-				if left := aliveOf(tree); len(left) > 0 {
+				if left := goneWithin(tree, 10*time.Second); len(left) > 0 {
 					t.Fatalf("the old tree survives the next start: %v", left)
 				}
 				var found bool
@@ -229,11 +243,11 @@ func TestE2EManyStaleRecordsDoNotHideOrDelay(t *testing.T) {
 		began := time.Now()
 		e.foreground("--containment", c)
 		took := time.Since(began)
-		t.Logf("%s: the daemon answered %v after its start, with 60,000 stale records (target < 1 s for the records: BenchmarkRecover60kStaleRecords; this figure adds the real leftover's reap, which waits for PID 1 to reap its killed members)", c, took)
-		if took > 10*time.Second {
+		t.Logf("%s: the daemon answered %v after its start, with 60,000 stale records (target < 1 s; BenchmarkRecover60kStaleRecords measures the records alone)", c, took)
+		if took > 5*time.Second {
 			t.Fatalf("the daemon took %v to answer", took)
 		}
-		if left := aliveOf(tree); len(left) > 0 {
+		if left := goneWithin(tree, 10*time.Second); len(left) > 0 {
 			t.Fatalf("the real leftover survives: %v", left)
 		}
 		events, _, _ := journal.ReadFile(jpath)

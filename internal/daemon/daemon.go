@@ -79,8 +79,9 @@ type daemon struct {
 	journalPath string
 	stateKey    string // statedir.Key(o.StateDir): names our cgroups and markers
 
-	leftMu sync.Mutex        // guards left
-	left   map[string]string // service → why an earlier run's tree of it may still be alive
+	leftMu  sync.Mutex                    // guards left and pending
+	left    map[string]string             // service → why an earlier run's tree of it may still be alive
+	pending map[string][]proctree.Process // service → killed processes of an earlier run not yet reaped by their parent
 }
 
 func (d *daemon) Supervisor() *supervisor.Supervisor { return d.sup }
@@ -161,13 +162,40 @@ func (d *daemon) settle(rs []reclaim.Report, service string, discoverErr error) 
 	}
 }
 
+// waitPending waits (bounded) until the processes an earlier run's reap
+// killed are gone from the process table: a program that checks its old
+// pid ("Already running on PID ...", postmaster.pid) would refuse to start
+// while a zombie of it is unreaped. The daemon answered meanwhile; only
+// this service waited.
+func (d *daemon) waitPending(service string, pending []proctree.Process) {
+	bus := d.sup.Bus()
+	const limit = 10 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), limit+time.Second)
+	defer cancel()
+	left := reclaim.WaitGone(ctx, pending, limit, func(z []int) {
+		bus.Emit(journal.Event{Kind: journal.Reaped, Service: service,
+			Message: fmt.Sprintf("%s starts once pids %v, killed by the reap of an earlier run, are reaped by their parent (waiting at most %v)", service, z, limit)})
+	})
+	if len(left) > 0 {
+		bus.Emit(journal.Event{Kind: journal.Reaped, Service: service,
+			Message: fmt.Sprintf("pids %v of an earlier run are still unreaped by their parent after %v (dead, holding only their pid); %s starts now", left, limit, service)})
+	}
+	d.leftMu.Lock()
+	delete(d.pending, service)
+	d.leftMu.Unlock()
+}
+
 // leftover says why service must not start (an earlier run's tree of it
 // survived a reap). Each start tries the reap again, so a tree that has
 // gone since (or that the user stopped) lets the service start.
 func (d *daemon) leftover(service string) error {
 	d.leftMu.Lock()
 	_, blocked := d.left[service]
+	pending := d.pending[service]
 	d.leftMu.Unlock()
+	if len(pending) > 0 {
+		d.waitPending(service, pending)
+	}
 	if !blocked {
 		return nil
 	}
@@ -252,11 +280,11 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	bus := journal.NewBus(2000, nil)
 	jpath := filepath.Join(o.StateDir, journal.FileName)
 	key := statedir.Key(o.StateDir)
-	left, err := recoverLeftovers(o.StateDir, key, jpath, bus, o.Log)
+	left, pending, err := recoverLeftovers(o.StateDir, key, jpath, bus, o.Log)
 	if err != nil {
 		return zero, err
 	}
-	d := &daemon{o: o, stopped: make(chan struct{}), journalPath: jpath, stateKey: key, left: left, info: Info{
+	d := &daemon{o: o, stopped: make(chan struct{}), journalPath: jpath, stateKey: key, left: left, pending: pending, info: Info{
 		PID: os.Getpid(), Version: o.Version, Config: o.ConfigPath, StateDir: o.StateDir,
 		Started: time.Now(), Mechanism: mechanismName(containment),
 	}}
@@ -370,7 +398,7 @@ func mechanismName(c proctree.Containment) string {
 // not be stopped: they start nothing until a reap finds them empty. An
 // error means nothing can start safely (the journal cannot be written);
 // what could be reaped was reaped first all the same.
-func recoverLeftovers(stateDir, key, path string, bus *journal.Bus, log *slog.Logger) (map[string]string, error) {
+func recoverLeftovers(stateDir, key, path string, bus *journal.Bus, log *slog.Logger) (left map[string]string, pending map[string][]proctree.Process, err error) {
 	began := time.Now()
 	// The journal is read once: what the reap needs and what is rewritten
 	// are worked out in memory, so its length costs one read and at most
@@ -421,12 +449,15 @@ func recoverLeftovers(stateDir, key, path string, bus *journal.Bus, log *slog.Lo
 			alive = append(alive, in)
 		}
 	}
-	left := map[string]string{}
+	left, pending = map[string]string{}, map[string][]proctree.Process{}
 	if len(alive) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		n, reaped := 0, 0
-		for _, r := range reclaim.Reap(ctx, alive, reclaim.Options{Bus: bus}) {
+		// Killed processes a slow parent has not reaped yet are waited for
+		// by their service's start, not by the daemon's: it answers at once.
+		for _, r := range reclaim.Reap(ctx, alive, reclaim.Options{Bus: bus, DeferZombies: true}) {
+			pending[r.Service] = append(pending[r.Service], r.Pending...)
 			switch {
 			case r.Error != "":
 				left[r.Service] = fmt.Sprintf("instance %s of an earlier run could not be stopped: %s", r.Instance, r.Error)
@@ -443,9 +474,9 @@ func recoverLeftovers(stateDir, key, path string, bus *journal.Bus, log *slog.Lo
 		bus.Emit(journal.Event{Kind: journal.Daemon, Message: msg})
 	}
 	if rerr != nil {
-		return left, fmt.Errorf("daemon: the journal cannot be written, so nothing could start safely (leftovers found by their cgroups and markers were reaped): %w", rerr)
+		return left, pending, fmt.Errorf("daemon: the journal cannot be written, so nothing could start safely (leftovers found by their cgroups and markers were reaped): %w", rerr)
 	}
-	return left, nil
+	return left, pending, nil
 }
 
 // Journal sizes: compact at start past compactAbove bytes, keeping the

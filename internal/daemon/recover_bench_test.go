@@ -43,7 +43,7 @@ func BenchmarkRecover60kStaleRecords(b *testing.B) {
 		write()
 		bus := journal.NewBus(2000, nil)
 		b.StartTimer()
-		left, err := recoverLeftovers(state, statedir.Key(state), jpath, bus, log)
+		left, _, err := recoverLeftovers(state, statedir.Key(state), jpath, bus, log)
 		if err != nil || len(left) != 0 {
 			b.Fatal(err, left)
 		}

@@ -43,6 +43,10 @@ type Report struct {
 	// corral had not reaped when the wait for them ended.
 	Zombies []int  `json:"zombies,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Pending (with Options.DeferZombies) are the killed processes still
+	// in the process table: the caller waits for them (WaitGone) before
+	// the service starts again.
+	Pending []proctree.Process `json:"-"`
 }
 
 // Options tune Reap.
@@ -52,6 +56,10 @@ type Options struct {
 	// ZombieWait bounds the wait for killed members that another parent
 	// (an init that reaps slowly) has not reaped yet. 0: 10 s.
 	ZombieWait time.Duration
+	// DeferZombies: do not wait for killed processes that are not reaped
+	// yet; report them in Report.Pending. A daemon's start uses it, so that
+	// it answers at once while those services wait.
+	DeferZombies bool
 }
 
 // Reap stops the processes of every instance in live (DryRun: only finds
@@ -255,10 +263,19 @@ func reapOne(ctx context.Context, in *journal.Instance, r Report, leaderOurs, le
 	if leaderZombie {
 		wait = append(wait[:len(wait):len(wait)], proctree.Process{PID: in.PID, StartTicks: in.Start})
 	}
-	r.Zombies = waitReaped(ctx, wait, o.ZombieWait, func(z []int) {
-		emit(journal.Event{Kind: journal.Reaped, Service: in.Service, Instance: in.ID,
-			Message: fmt.Sprintf("waiting (at most %v) for %s, killed, to be reaped by %s: the service starts only once they are gone", o.ZombieWait, pidList(z), parents(z))})
-	})
+	if o.DeferZombies {
+		for _, p := range wait {
+			if st, err := procinfo.ReadStat(p.PID); err == nil && (p.StartTicks == 0 || st.StartTicks == p.StartTicks) {
+				r.Pending = append(r.Pending, p)
+				r.Zombies = append(r.Zombies, p.PID)
+			}
+		}
+	} else {
+		r.Zombies = WaitGone(ctx, wait, o.ZombieWait, func(z []int) {
+			emit(journal.Event{Kind: journal.Reaped, Service: in.Service, Instance: in.ID,
+				Message: fmt.Sprintf("waiting (at most %v) for %s, killed, to be reaped by %s: the service starts only once they are gone", o.ZombieWait, pidList(z), parents(z))})
+		})
+	}
 	if r.Reused != 0 {
 		emit(journal.Event{Kind: journal.Reused, Service: in.Service, Instance: in.ID, PID: r.Reused,
 			Message: fmt.Sprintf("pid %d now belongs to an unrelated process (other start time); left alone", r.Reused)})
@@ -267,7 +284,10 @@ func reapOne(ctx context.Context, in *journal.Instance, r Report, leaderOurs, le
 	if r.Unjournaled {
 		msg += " (found by its cgroup or markers: the journal had no live record of it)"
 	}
-	if len(r.Zombies) > 0 {
+	switch {
+	case len(r.Pending) > 0:
+		msg += fmt.Sprintf("; %s killed but not yet reaped by %s: the service waits for them before it starts", pidList(r.Zombies), parents(r.Zombies))
+	case len(r.Zombies) > 0:
 		msg += fmt.Sprintf("; %s still unreaped by %s after %v (dead, holding only their pid)", pidList(r.Zombies), parents(r.Zombies), o.ZombieWait)
 	}
 	if r.Error != "" {
@@ -287,14 +307,14 @@ func reapOne(ctx context.Context, in *journal.Instance, r Report, leaderOurs, le
 	return r
 }
 
-// waitReaped waits until every process in found is gone from the process
+// WaitGone waits until every process in found is gone from the process
 // table, not only dead: a killed leader whose parent is an init that reaps
 // slowly stays a zombie, and a program that checks its old pid ("Already
 // running on PID ...", postmaster.pid) refuses to start while it exists.
 // No event tells a non-parent that a zombie was reaped, so it polls, with a
 // backoff, up to limit. It returns the pids still there; waiting is said
 // once, through waiting, when it lasts.
-func waitReaped(ctx context.Context, found []proctree.Process, limit time.Duration, waiting func([]int)) []int {
+func WaitGone(ctx context.Context, found []proctree.Process, limit time.Duration, waiting func([]int)) []int {
 	left := func() []int {
 		var pids []int
 		for _, p := range found {

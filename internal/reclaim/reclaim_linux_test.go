@@ -254,3 +254,31 @@ func TestDiscoverByCgroup(t *testing.T) {
 		}
 	}
 }
+
+// A daemon's start does not wait: the killed processes still unreaped are
+// handed back (Pending) for the service's start to wait on (WaitGone).
+func TestReapCanDeferTheZombieWait(t *testing.T) {
+	key := "state-test" + fmt.Sprint(os.Getpid())
+	pid, st, reap := marked(t, "zombie0000000000000000e5", "api", key)
+	in := &journal.Instance{ID: "zombie0000000000000000e5", Service: "api", PID: pid, Start: st.StartTicks, Boot: procinfo.BootID()}
+	rs := Reap(context.Background(), []*journal.Instance{in}, Options{DeferZombies: true})
+	if len(rs) != 1 || len(rs[0].Pending) != 1 || rs[0].Pending[0].PID != pid {
+		t.Fatalf("report %+v", rs)
+	}
+	done := make(chan []int, 1)
+	go func() { done <- WaitGone(context.Background(), rs[0].Pending, time.Minute, func([]int) {}) }()
+	select {
+	case left := <-done:
+		t.Fatalf("WaitGone returned %v while the zombie was unreaped", left)
+	case <-time.After(100 * time.Millisecond):
+	}
+	reap()
+	select {
+	case left := <-done:
+		if len(left) != 0 {
+			t.Fatalf("left %v", left)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("WaitGone did not return once the zombie was reaped")
+	}
+}
