@@ -45,7 +45,31 @@ func OpenFile(path string) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return &File{path: path, f: f, size: st.Size()}, nil
+	size := st.Size()
+	if size > 0 && !endsInNewline(path) {
+		// A write a crash cut short: end its line, or the next record
+		// would be glued to it and lost, and the torn line would sit
+		// mid-file as damage at the next start.
+		if n, err := f.Write([]byte("\n")); err == nil {
+			size += int64(n)
+		}
+	}
+	return &File{path: path, f: f, size: size}, nil
+}
+
+func endsInNewline(path string) bool {
+	f, err := statedir.OpenFile(filepath.Dir(path), filepath.Base(path), os.O_RDONLY, 0)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return true
+	}
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, st.Size()-1)
+	return err != nil || b[0] == '\n'
 }
 
 // Path returns the file's path.

@@ -31,7 +31,7 @@ func Discover(key string) ([]*journal.Instance, error) {
 			continue
 		}
 		m := procinfo.ReadMarkers(st.PID)
-		if m.State != key || m.Instance == "" {
+		if m.State != key || m.Instance == "" || !samePidNS(st.PID) {
 			continue
 		}
 		in := found[m.Instance]

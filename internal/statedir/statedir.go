@@ -186,6 +186,14 @@ func Key(dir string) string {
 	if err != nil {
 		abs = dir
 	}
+	// Resolved, so that two spellings of one directory (a symlinked
+	// parent) give one key; a state directory not made yet resolves
+	// through its parent.
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = r
+	} else if r, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(r, filepath.Base(abs))
+	}
 	sum := sha256.Sum256([]byte(filepath.Clean(abs)))
 	return "state-" + hex.EncodeToString(sum[:8])
 }

@@ -46,7 +46,7 @@ func checkOwner(p string, st fs.FileInfo, self bool) error {
 		return fmt.Errorf("%w: %s %s is owned by %s, not by %s who runs corral: another user could replace what corral writes or reads there; use a state directory of your own (--state-dir), or fix it with: chown %d %s",
 			ErrUntrusted, what, p, userName(sys.Uid), userName(me), me, p)
 	}
-	if st.Mode().Perm()&0o022 != 0 && !(st.Mode()&fs.ModeSticky != 0 && !self) {
+	if st.Mode().Perm()&0o022 != 0 && !(st.Mode()&fs.ModeSticky != 0 && !self) && !privateGroupOnly(st, sys) {
 		what := "a parent of the state directory"
 		if self {
 			what = "the state directory"
@@ -55,6 +55,23 @@ func checkOwner(p string, st fs.FileInfo, self bool) error {
 			ErrUntrusted, what, p, st.Mode().Perm(), p)
 	}
 	return nil
+}
+
+// privateGroupOnly allows a directory writable by its group (not by
+// others) when that group is the user's own private group — named as the
+// user, the user's primary group, as umask 002 setups make every folder
+// 0775 (Debian's USERGROUPS_ENAB, Fedora): no one else is in it, as
+// Debian's ssh (user-group-modes) accepts too.
+func privateGroupOnly(st fs.FileInfo, sys *syscall.Stat_t) bool {
+	if st.Mode().Perm()&0o002 != 0 {
+		return false
+	}
+	u, err := user.LookupId(strconv.Itoa(os.Geteuid()))
+	if err != nil || u.Gid != strconv.FormatUint(uint64(sys.Gid), 10) {
+		return false
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	return err == nil && g.Name == u.Username
 }
 
 func tighten(dir string) error {

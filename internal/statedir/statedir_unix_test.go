@@ -5,6 +5,7 @@ package statedir
 import (
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,5 +128,31 @@ func TestKeyIsStableAndDistinct(t *testing.T) {
 	a, b := Key("/x/.corral"), Key("/x/./.corral")
 	if a != b || Key("/y/.corral") == a || !strings.HasPrefix(a, "state-") || len(a) != len("state-")+16 {
 		t.Fatalf("keys %s %s %s", a, b, Key("/y/.corral"))
+	}
+}
+
+// umask 002 with user private groups makes every folder 0775: a parent
+// writable only by the user's own private group is trusted, one writable
+// by others never.
+func TestPrivateGroupWritableParentIsTrusted(t *testing.T) {
+	u, err := user.Current()
+	if err != nil {
+		t.Skip(err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil || g.Name != u.Username {
+		t.Skipf("the user's primary group is not a private group named %s", u.Username)
+	}
+	proj := filepath.Join(t.TempDir(), "proj")
+	os.Mkdir(proj, 0o775)
+	os.Chmod(proj, 0o775)
+	if err := Prepare(filepath.Join(proj, ".corral")); err != nil {
+		t.Fatalf("a 0775 folder of the user's private group was refused: %v", err)
+	}
+	other := filepath.Join(t.TempDir(), "other")
+	os.Mkdir(other, 0o777)
+	os.Chmod(other, 0o777)
+	if err := Prepare(filepath.Join(other, ".corral")); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("a world-writable folder: %v", err)
 	}
 }

@@ -525,9 +525,21 @@ func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
 // (setproctitle: nginx, redis, postgres) carries no marker, so the marker
 // scan alone misses it; its ancestry does not.
 func (s *Supervisor) strays() []procinfo.Stat {
+	if !reaper.IsSubreaper() {
+		// Without a subreaper (not Linux, or the call failed) a parent pid
+		// says nothing about ancestry: orphans went to init, and Windows
+		// never updates a parent pid that may since have been reused.
+		return nil
+	}
 	snap, err := procinfo.Snapshot()
 	if err != nil {
 		return nil
+	}
+	var self procinfo.Stat
+	for _, st := range snap {
+		if st.PID == os.Getpid() {
+			self = st
+		}
 	}
 	kids := map[int][]procinfo.Stat{}
 	for _, st := range snap {
@@ -542,7 +554,9 @@ func (s *Supervisor) strays() []procinfo.Stat {
 		}
 	}
 	for _, c := range kids[os.Getpid()] {
-		if reaper.Protected(c.PID) {
+		// A child older than the daemon was inherited across exec
+		// (`helper & exec corral daemon`): the user's, not a tree's.
+		if reaper.Protected(c.PID) || c.StartTicks < self.StartTicks {
 			continue
 		}
 		out = append(out, c)
@@ -555,43 +569,46 @@ func (s *Supervisor) strays() []procinfo.Stat {
 // reaps those handed to us, and returns those still there after a bounded
 // wait, as survivors the verification counts. It says what it found.
 func (s *Supervisor) stopStrays(ctx context.Context) []Survivor {
-	strays := s.strays()
-	var live []procinfo.Stat
-	for _, st := range strays {
-		if st.Zombie() {
-			reaper.Collect(st.PID)
-			continue
-		}
-		live = append(live, st)
-	}
-	if len(live) == 0 {
-		return nil
-	}
-	var desc []string
-	for _, st := range live {
-		argv, _ := procinfo.Cmdline(st.PID)
-		desc = append(desc, fmt.Sprintf("pid %d %s", st.PID, strings.Join(argv, " ")))
-		proctree.SignalIdentity(st.PID, st.StartTicks, syscall.SIGKILL)
-	}
-	s.bus.Emit(journal.Event{Kind: journal.Leak, Message: fmt.Sprintf("ESCAPED: %d processes re-parented to corral belonged to no tree it knows (a daemonizing program that rewrote its environment?): %s; killed at shutdown",
-		len(live), strings.Join(desc, "; "))})
 	deadline := time.Now().Add(5 * time.Second)
+	seen := map[int]bool{}
 	for {
-		var left []Survivor
-		for _, st := range live {
-			now, err := procinfo.ReadStat(st.PID)
-			if err != nil || now.StartTicks != st.StartTicks {
-				continue
-			}
-			if now.Zombie() {
-				if reaper.Collect(st.PID) || now.PPID != os.Getpid() {
-					continue // dead; its own parent reaps it
+		// Looked at afresh each round: a stray may fork between a scan and
+		// its kill, and its child comes to us too.
+		var live, fresh []procinfo.Stat
+		for _, st := range s.strays() {
+			if st.Zombie() {
+				if st.PPID == os.Getpid() {
+					reaper.Collect(st.PID)
 				}
+				continue // dead; whoever is its parent reaps it
 			}
-			argv, _ := procinfo.Cmdline(st.PID)
-			left = append(left, Survivor{Service: "?", Instance: "escaped", PID: st.PID, Cmdline: argv})
+			live = append(live, st)
+			if !seen[st.PID] {
+				seen[st.PID] = true
+				fresh = append(fresh, st)
+			}
 		}
-		if len(left) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+		if len(fresh) > 0 {
+			var desc []string
+			for _, st := range fresh {
+				argv, _ := procinfo.Cmdline(st.PID)
+				desc = append(desc, fmt.Sprintf("pid %d %s", st.PID, strings.Join(argv, " ")))
+			}
+			s.bus.Emit(journal.Event{Kind: journal.Leak, Message: fmt.Sprintf("ESCAPED: %d processes re-parented to corral belonged to no tree it knows (a daemonizing program that rewrote its environment?): %s; killed at shutdown",
+				len(fresh), strings.Join(desc, "; "))})
+		}
+		for _, st := range live {
+			proctree.SignalIdentity(st.PID, st.StartTicks, syscall.SIGKILL)
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			left := make([]Survivor, 0, len(live))
+			for _, st := range live {
+				argv, _ := procinfo.Cmdline(st.PID)
+				left = append(left, Survivor{Service: "?", Instance: "escaped", PID: st.PID, Cmdline: argv})
+			}
 			return left
 		}
 		time.Sleep(10 * time.Millisecond)
