@@ -4,3 +4,6 @@ package daemon
 
 // cgroupParent is "": only Linux has cgroups.
 func cgroupParent(key string) string { return "" }
+
+// removeKeyGroup does nothing: there are no cgroups here.
+func removeKeyGroup(key string) {}

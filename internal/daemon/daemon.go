@@ -280,6 +280,7 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	bus := journal.NewBus(2000, nil)
 	jpath := filepath.Join(o.StateDir, journal.FileName)
 	key := statedir.Key(o.StateDir)
+	defer removeKeyGroup(key)
 	left, pending, err := recoverLeftovers(o.StateDir, key, jpath, bus, o.Log)
 	if err != nil {
 		return zero, err
@@ -371,10 +372,6 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	res := d.Shutdown(sctx)
-	if p := cgroupParent(key); p != "" && len(res.Survivors) == 0 {
-		// Empty once every tree is gone; a group still in it stays, named.
-		os.Remove(p)
-	}
 	// Let an API shutdown's answer reach its caller before the socket goes.
 	hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	srv.Shutdown(hctx)

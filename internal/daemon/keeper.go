@@ -48,6 +48,7 @@ func RunKeeper(stateDir string, ctl io.Reader) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	reports := reclaim.Reap(ctx, live, reclaim.Options{Bus: bus})
+	removeKeyGroup(statedir.Key(stateDir))
 	for _, r := range reports {
 		if r.Error != "" {
 			return fmt.Errorf("keeper: instance %s of %s: %s", r.Instance, r.Service, r.Error)
