@@ -400,7 +400,14 @@ func Parse(path, src string) (*File, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: path, Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}
+			line, col := pe.Position.Line, pe.Position.Col
+			if line < 1 {
+				// The lexer reports some errors at the end of input (a
+				// backslash as the last byte) without a line: derive it
+				// from the byte offset.
+				line, col = lineCol(src, pe.Position.Start)
+			}
+			return nil, &Error{File: path, Line: line, Col: col, Msg: pe.Message}
 		}
 		// Type mismatches come as `toml: line N (last key "a.b"): msg`.
 		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
@@ -680,6 +687,13 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 		s.Stop.Grace = p.durationIn(key("stop", "grace"), r.Stop.Grace, s.Stop.Grace, 0, maxGrace, "")
 	}
 	return s
+}
+
+// lineCol gives the 1-based line and column of byte offset off in src.
+func lineCol(src string, off int) (line, col int) {
+	off = max(0, min(off, len(src)))
+	line = 1 + strings.Count(src[:off], "\n")
+	return line, off - strings.LastIndexByte(src[:off], '\n')
 }
 
 // absPath expands a leading ~/ and makes p absolute against base.
