@@ -165,6 +165,7 @@ leaves nothing behind. See README.md and docs/.`,
 	})
 	addDaemonCommands(root, g)
 	addServiceCommands(root, g)
+	addHealthCommand(root, g)
 	return root
 }
 
