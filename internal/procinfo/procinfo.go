@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 )
 
 // scans counts full process-table snapshots, so tests and benchmarks can
@@ -51,7 +52,10 @@ type Stat struct {
 	// it identifies a process across PID reuse.
 	StartTicks uint64
 	RSS        int64 // resident set size in bytes
-	Comm       string
+	// CPU is the processor time the process used, user and system, with
+	// that of the children it waited for (Linux, Windows; 0 elsewhere).
+	CPU  time.Duration
+	Comm string
 }
 
 // Zombie reports whether the process has exited but was not yet reaped.

@@ -84,7 +84,8 @@ func parseStat(pid int, b []byte) (Stat, error) {
 	s := Stat{PID: pid, Comm: string(b[open+1 : end])}
 	rest := b[end+2:]
 	// Fields after comm, 0-based: 0 state, 1 ppid, 2 pgrp, 3 session,
-	// 19 starttime, 21 rss (pages).
+	// 11-14 utime, stime, cutime, cstime (ticks), 19 starttime, 21 rss
+	// (pages).
 	field := 0
 	for field <= 21 && len(rest) > 0 {
 		i := bytes.IndexByte(rest, ' ')
@@ -105,6 +106,8 @@ func parseStat(pid int, b []byte) (Stat, error) {
 			s.PGID = atoi(f)
 		case 3:
 			s.SID = atoi(f)
+		case 11, 12, 13, 14:
+			s.CPU += time.Duration(atoi(f)) * (time.Second / clockTicks)
 		case 19:
 			s.StartTicks = uint64(atoi(f))
 		case 21:

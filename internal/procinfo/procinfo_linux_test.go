@@ -2,6 +2,7 @@ package procinfo
 
 import (
 	"os"
+	"time"
 	"testing"
 )
 
@@ -52,4 +53,21 @@ func TestSelf(t *testing.T) {
 	if err != nil || len(argv) == 0 || argv[0] != os.Args[0] {
 		t.Fatalf("cmdline %q %v, want %q first", argv, err, os.Args[0])
 	}
+}
+
+func TestReadStatCPU(t *testing.T) {
+	// Burn processor time until the kernel's tick accounting shows it.
+	deadline := time.Now().Add(5 * time.Second)
+	x := 0
+	for time.Now().Before(deadline) {
+		for i := 0; i < 1e6; i++ {
+			x += i
+		}
+		if s, err := ReadStat(os.Getpid()); err != nil {
+			t.Fatal(err)
+		} else if s.CPU > 0 {
+			return
+		}
+	}
+	t.Fatalf("no CPU time accounted after 5s of work (%d)", x)
 }

@@ -43,6 +43,9 @@ func statFromHandle(pid int) (Stat, error) {
 	var c, e, k, u windows.Filetime
 	if err := windows.GetProcessTimes(h, &c, &e, &k, &u); err == nil {
 		st.StartTicks = uint64(c.HighDateTime)<<32 | uint64(c.LowDateTime)
+		// FILETIME durations count 100 ns units.
+		ft := func(f windows.Filetime) uint64 { return uint64(f.HighDateTime)<<32 | uint64(f.LowDateTime) }
+		st.CPU = time.Duration(ft(k)+ft(u)) * 100
 	}
 	st.RSS = WorkingSet(h)
 	return st, nil
