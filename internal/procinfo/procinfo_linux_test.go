@@ -2,8 +2,8 @@ package procinfo
 
 import (
 	"os"
-	"time"
 	"testing"
+	"time"
 )
 
 func TestParseStatOddCommandNames(t *testing.T) {
