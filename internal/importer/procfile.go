@@ -1,0 +1,175 @@
+package importer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// The port conventions of foreman and overmind: the first process type
+// gets the base port (5000, or PORT from .env), each next one 100 more.
+const (
+	procfilePortBase = 5000
+	procfilePortStep = 100
+)
+
+var (
+	// foreman's pattern; overmind's is the same with whitespace required
+	// after the colon.
+	procfileLineRE = regexp.MustCompile(`^([A-Za-z0-9_-]+):\s*(.+)$`)
+	// overmind's nested Procfile: "-f backend/Procfile".
+	procfileNestedRE = regexp.MustCompile(`^-f\s+(.+)$`)
+)
+
+type procEntry struct {
+	name, command string
+	pos           Pos
+	nested        bool
+}
+
+// ImportProcfile reads a Procfile and the .env beside it. Each process type
+// becomes a service running its command through /bin/sh -c in the
+// Procfile's directory, with the .env's variables and PORT as foreman and
+// overmind assign it.
+func ImportProcfile(path string, o Options) (*Result, error) {
+	r := &Result{Format: Procfile, outDir: o.outDir()}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("importer: %w", err)
+	}
+	root := filepath.Dir(abs) // absolute: dir is written relative to the output, not to here
+	entries, err := readProcfile(r, path, map[string]bool{}, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, &ParseError{Pos{r.display(path), 0}, "no process types (lines of the form name: command)"}
+	}
+
+	envPath := filepath.Join(root, ".env")
+	var env []dotenvVar
+	base := procfilePortBase
+	switch vars, err := parseDotenv(envPath, r.display(envPath), o.lookupEnv); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("importer: %w", err)
+	default:
+		r.Sources = append(r.Sources, r.display(envPath))
+		env = vars
+		for _, v := range vars {
+			if v.Key == "PORT" {
+				if n, err := strconv.Atoi(v.Value); err == nil && n > 0 && n < 65536 {
+					base = n
+				} else {
+					r.find(Pos{r.display(envPath), v.Line}, Approx, "PORT="+v.Value, "not a port: each process type gets PORT from %d on, as foreman does", procfilePortBase)
+				}
+			}
+		}
+	}
+
+	r.find(Pos{r.display(path), 0}, Approx, "one process exits",
+		"foreman and overmind then stop every other process (overmind's --can-die and --auto-restart change that); "+
+			"corral supervises each service on its own and restarts it on failure (restart = { policy = \"on-failure\" }, "+
+			"the default): write policy = \"never\" for a process that should run once")
+	r.find(Pos{r.display(path), 0}, Approx, "stop",
+		"foreman sends TERM, overmind INT, and both kill after 5 seconds: written as stop = { signal = \"TERM\", grace = \"5s\" }; "+
+			"corral signals and kills every process of the service, not only the shell")
+
+	for _, v := range env {
+		pos := Pos{r.display(envPath), v.Line}
+		if len(v.FromEnv) > 0 {
+			r.find(pos, Approx, v.Key, "refers to %s, which the file does not set: written with the value it has in the environment of the import "+
+				"(corral's env values are literal; services also inherit the daemon's environment)", strings.Join(v.FromEnv, ", "))
+		}
+		if v.Key == "CORRAL_SERVICE" || v.Key == "CORRAL_INSTANCE" {
+			r.find(pos, Dropped, v.Key, "corral sets it for every process of a service itself")
+		}
+	}
+
+	dir := r.dir(root)
+	for i, e := range entries {
+		s := &Service{Origin: e.pos, From: "process type " + e.name, Shell: e.command, Dir: dir,
+			Stop: Stop{Signal: "TERM", Grace: "5s"}}
+		if e.nested {
+			s.Notes = append(s.Notes, "nested with -f (overmind); run from the main Procfile's directory, as overmind does")
+		}
+		for _, v := range env {
+			if v.Key == "PORT" || v.Key == "CORRAL_SERVICE" || v.Key == "CORRAL_INSTANCE" {
+				continue // PORT is assigned below, per process type
+			}
+			c := r.display(envPath) + ":" + strconv.Itoa(v.Line)
+			if len(v.FromEnv) > 0 {
+				c += "; " + strings.Join(v.FromEnv, ", ") + " taken from the environment of the import"
+			}
+			s.setEnv(v.Key, v.Value, c)
+		}
+		port := base + i*procfilePortStep
+		s.setEnv("PORT", strconv.Itoa(port), fmt.Sprintf("foreman/overmind: %d + %d × process type %d", base, procfilePortStep, i))
+		if e.name == "release" {
+			// Heroku runs the release process type once per deploy, before
+			// the new release starts; it is not a server.
+			f := false
+			s.Autostart = &f
+			s.Restart.Policy = "never"
+			s.find(e.pos, Approx, "process type release", "Heroku runs the release phase once per deploy; here it is a service that starts only when asked "+
+				"(corral start release) and is not restarted")
+		}
+		r.addService(s, e.name)
+	}
+	return r, nil
+}
+
+// readProcfile reads path and the Procfiles it nests with -f (overmind).
+func readProcfile(r *Result, path string, seen map[string]bool, nested bool) ([]procEntry, error) {
+	abs, _ := filepath.Abs(path)
+	disp := r.display(path)
+	if seen[abs] {
+		return nil, &ParseError{Pos{disp, 0}, "includes itself through -f"}
+	}
+	seen[abs] = true
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("importer: %w", err)
+	}
+	defer f.Close()
+	r.Sources = append(r.Sources, disp)
+	var out []procEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), " \t\r")
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "" || strings.HasPrefix(trimmed, "#"):
+		case procfileNestedRE.MatchString(trimmed):
+			rel := procfileNestedRE.FindStringSubmatch(trimmed)[1]
+			if filepath.IsAbs(rel) {
+				return nil, &ParseError{Pos{disp, n}, "a nested Procfile must be named relative to this one (as overmind requires)"}
+			}
+			sub, err := readProcfile(r, filepath.Join(filepath.Dir(path), rel), seen, true)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+		case procfileLineRE.MatchString(line):
+			m := procfileLineRE.FindStringSubmatch(line)
+			out = append(out, procEntry{name: m[1], command: strings.TrimSpace(m[2]), pos: Pos{disp, n}, nested: nested})
+		default:
+			r.find(Pos{disp, n}, Dropped, strconv.Quote(trimmed), "not a process type (name: command) nor a comment; foreman and overmind skip it too")
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("importer: %s: %w", disp, err)
+	}
+	return out, nil
+}
