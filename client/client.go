@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +100,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, out 
 // call sends one request and hands a 2xx answer to read. Every call is
 // bounded: by ctx's deadline, or, without one, by the liveness check.
 func (c *Client) call(ctx context.Context, method, path string, q url.Values, read func(*http.Response) error) error {
+	return c.callBody(ctx, method, path, q, nil, read)
+}
+
+// callBody is call with a JSON body (nil: none).
+func (c *Client) callBody(ctx context.Context, method, path string, q url.Values, body []byte, read func(*http.Response) error) error {
 	what := method + " " + path
 	began := time.Now()
 	cctx, cancel := context.WithCancelCause(ctx)
@@ -110,9 +116,16 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, re
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(cctx, method, u, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(cctx, method, u, rd)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -229,8 +242,40 @@ func (c *Client) Inspect(ctx context.Context, name string) (Service, error) {
 }
 
 func (c *Client) action(ctx context.Context, name, verb string, q url.Values) (Service, error) {
+	return c.actionWith(ctx, name, verb, q, StartOptions{})
+}
+
+// actionWith is action with o's arguments and environment as the body.
+func (c *Client) actionWith(ctx context.Context, name, verb string, q url.Values, o StartOptions) (Service, error) {
 	var s Service
-	return s, c.do(ctx, "POST", "/v1/services/"+url.PathEscape(name)+"/"+verb, q, &s)
+	return s, c.send(ctx, "POST", "/v1/services/"+url.PathEscape(name)+"/"+verb, q, o.body(), &s)
+}
+
+// send is do with a JSON body (nil: none).
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, body []byte, out any) error {
+	return c.callBody(ctx, method, path, q, body, func(resp *http.Response) error {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("client: decode %s %s: %w", method, path, err)
+		}
+		return nil
+	})
+}
+
+// body is the JSON body of a start, ensure or restart: the launch options
+// o gives (nil when it gives none).
+func (o StartOptions) body() []byte {
+	if o.Args == nil && o.Env == nil {
+		return nil
+	}
+	b := map[string]any{}
+	if o.Args != nil {
+		b["args"] = o.Args // [] when empty: no arguments
+	}
+	if o.Env != nil {
+		b["env"] = o.Env
+	}
+	out, _ := json.Marshal(b)
+	return out
 }
 
 // StartOptions qualify a start or an ensure.
@@ -241,8 +286,18 @@ type StartOptions struct {
 	// Wait makes a start return once the service is ready, not once it
 	// runs. An ensure always waits.
 	Wait bool
-	// RestartIfDifferent restarts a running instance of another profile
-	// instead of failing with CodeProfileMismatch.
+	// Args are this instance's own arguments, appended after the command
+	// and the profile's arguments; Env is its own environment, layered
+	// over the service's env (docs/api.md, "Launch options"). nil leaves
+	// them out: a start or ensure accepts what a running instance has, and
+	// a restart keeps it. Non-nil, even empty, they count: a running
+	// instance with others fails with CodeProfileMismatch, unless
+	// RestartIfDifferent; a restart replaces them.
+	Args []string
+	Env  map[string]string
+	// RestartIfDifferent restarts a running instance of another profile,
+	// other Args or another Env instead of failing with
+	// CodeProfileMismatch.
 	RestartIfDifferent bool
 	// Timeout bounds the whole call, connecting included: the client gives
 	// up at Timeout (or at ctx's deadline, if sooner), and the daemon is
@@ -284,12 +339,60 @@ func (c *Client) Start(ctx context.Context, name, profile string, wait bool) (Se
 func (c *Client) StartWith(ctx context.Context, name string, o StartOptions) (Service, error) {
 	ctx, cancel, q := o.bound(ctx)
 	defer cancel()
-	return c.action(ctx, name, "start", q)
+	return c.actionWith(ctx, name, "start", q, o)
 }
 
 // Restart stops a service completely, then starts it.
 func (c *Client) Restart(ctx context.Context, name, profile string, wait bool) (Service, error) {
 	return c.action(ctx, name, "restart", actionQuery(profile, wait))
+}
+
+// RestartWith is Restart with every option: what o names (Profile, Args,
+// Env) replaces the instance's, what it leaves out is kept.
+// RestartIfDifferent means nothing here.
+func (c *Client) RestartWith(ctx context.Context, name string, o StartOptions) (Service, error) {
+	o.RestartIfDifferent = false
+	ctx, cancel, q := o.bound(ctx)
+	defer cancel()
+	return c.actionWith(ctx, name, "restart", q, o)
+}
+
+// Define makes def the definition of service name (PUT
+// /v1/services/NAME): def is marshalled to a JSON object with the keys of
+// a [services.NAME] table of corral.toml, e.g. map[string]any{"command":
+// []string{"python", "launch.py"}, "ready": map[string]any{"http":
+// "http://127.0.0.1:7860/"}}, or is that JSON already (json.RawMessage,
+// []byte). It is validated as the file's tables are (CodeBadRequest,
+// naming the key; nothing changes), stored in the daemon's state
+// directory, and applied as a reload applies a file: a new service starts
+// if autostart (the default), a running one whose definition changed is
+// restarted with it. A service of the configuration file cannot be
+// defined here (CodeDefinedInFile). The answer is the service's status.
+func (c *Client) Define(ctx context.Context, name string, def any) (Service, error) {
+	var body []byte
+	switch d := def.(type) {
+	case json.RawMessage:
+		body = d
+	case []byte:
+		body = d
+	default:
+		var err error
+		if body, err = json.Marshal(def); err != nil {
+			return Service{}, fmt.Errorf("client: the definition of %s cannot be written as JSON: %w", name, err)
+		}
+	}
+	var s Service
+	return s, c.send(ctx, "PUT", "/v1/services/"+url.PathEscape(name), nil, body, &s)
+}
+
+// Remove stops a service defined through Define completely (as Stop does)
+// and forgets its definition; the answer is its last status, with the
+// stop's report. A service of the configuration file cannot be removed
+// here (CodeDefinedInFile), nor one another service starts after
+// (CodeBadRequest).
+func (c *Client) Remove(ctx context.Context, name string) (Service, error) {
+	var s Service
+	return s, c.send(ctx, "DELETE", "/v1/services/"+url.PathEscape(name), nil, nil, &s)
 }
 
 // Stop stops a service; it returns once its tree is verified empty.
@@ -309,7 +412,7 @@ func (c *Client) EnsureWith(ctx context.Context, name string, o StartOptions) (S
 	o.Wait = false // implied; not part of the route
 	ctx, cancel, q := o.bound(ctx)
 	defer cancel()
-	return c.action(ctx, name, "ensure", q)
+	return c.actionWith(ctx, name, "ensure", q, o)
 }
 
 func actionQuery(profile string, wait bool) url.Values {
@@ -361,28 +464,149 @@ func (c *Client) Bundle(ctx context.Context, service string) (string, error) {
 // Logs returns the last n lines of a service's output; with follow, fn is
 // called for every line until ctx ends or the daemon goes away.
 func (c *Client) Logs(ctx context.Context, name string, n int, follow bool, fn func(LogLine) error) error {
-	q := url.Values{"n": {fmt.Sprint(n)}}
-	if follow {
-		q.Set("follow", "1")
-	}
-	return stream(c, ctx, "/v1/services/"+url.PathEscape(name)+"/logs", q, fn)
+	return c.LogsWith(ctx, name, StreamOptions{N: n, Follow: follow}, fn)
 }
 
 // Events returns the last n events; with follow, fn is called for every new
 // one until ctx ends.
 func (c *Client) Events(ctx context.Context, n int, follow bool, fn func(Event) error) error {
-	q := url.Values{"n": {fmt.Sprint(n)}}
-	if follow {
-		q.Set("follow", "1")
-	}
-	return stream(c, ctx, "/v1/events", q, fn)
+	return c.EventsWith(ctx, StreamOptions{N: n, Follow: follow}, fn)
 }
 
-func stream[T any](c *Client, ctx context.Context, path string, q url.Values, fn func(T) error) error {
-	return c.call(ctx, "GET", path, q, func(resp *http.Response) error {
+// LogsWith is Logs with every option. Lines are numbered per service and
+// per daemon run: a new daemon numbers from 1 again, and a Reconnect that
+// finds one starts over at its oldest line.
+func (c *Client) LogsWith(ctx context.Context, name string, o StreamOptions, fn func(LogLine) error) error {
+	return streamWith(c, ctx, "/v1/services/"+url.PathEscape(name)+"/logs", o, func(l LogLine) uint64 { return l.Seq }, fn)
+}
+
+// EventsWith is Events with every option. Events are numbered across
+// daemon runs (a new daemon numbers on from its journal).
+func (c *Client) EventsWith(ctx context.Context, o StreamOptions, fn func(Event) error) error {
+	return streamWith(c, ctx, "/v1/events", o, func(e Event) uint64 { return e.Seq }, fn)
+}
+
+// StreamOptions select what Logs and Events give.
+type StreamOptions struct {
+	// N is how many kept items come first: the last N (0: all kept).
+	// Ignored when After is set.
+	N int
+	// After resumes a stream: only items numbered above After (the Seq of
+	// the last item an earlier stream gave; 0: not a resume). Items the
+	// daemon no longer keeps are skipped: the gap in Seq shows them.
+	After uint64
+	// Follow gives new items as they come, until ctx ends (or, without
+	// Reconnect, the daemon goes away).
+	Follow bool
+	// Reconnect makes a follow survive a broken connection, a daemon that
+	// stopped answering and a restarted daemon: it connects again, with
+	// backoff, and resumes after the last item it gave, until ctx ends. A
+	// daemon's error answer (an unknown service) still ends it.
+	Reconnect bool
+	// Heartbeat asks the daemon for a heartbeat this often while a follow
+	// has nothing to send (0: the daemon's default, 15s). A follow that
+	// gets neither an item nor a heartbeat for twice the interval and 5s
+	// more takes the connection as dead: ErrNotAnswering, or a reconnect.
+	Heartbeat time.Duration
+}
+
+// fnError carries the caller's own error out of a stream untouched: it
+// ends the stream, and is never a reason to reconnect.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+func streamWith[T any](c *Client, ctx context.Context, path string, o StreamOptions, seqOf func(T) uint64, fn func(T) error) error {
+	after, resume := o.After, o.After > 0
+	epoch := "" // the numbering after belongs to (Corral-Epoch), once an answer said
+	const firstDelay, maxDelay = 50 * time.Millisecond, 2 * time.Second
+	delay := firstDelay
+	for {
+		q := url.Values{}
+		if resume {
+			q.Set("after", strconv.FormatUint(after, 10))
+			if epoch != "" {
+				q.Set("epoch", epoch) // a new daemon's lines start over instead of being skipped
+			}
+		} else {
+			q.Set("n", strconv.Itoa(o.N))
+		}
+		if o.Follow {
+			q.Set("follow", "1")
+		}
+		if o.Heartbeat > 0 {
+			q.Set("heartbeat", o.Heartbeat.String())
+		}
+		err := streamOnce(c, ctx, path, q, o.Follow && o.Reconnect, func(h http.Header) {
+			if e := h.Get("Corral-Epoch"); e != "" {
+				epoch = e
+			}
+		}, func(v T) error {
+			after, resume, delay = seqOf(v), true, firstDelay
+			if err := fn(v); err != nil {
+				return fnError{err}
+			}
+			return nil
+		})
+		var fe fnError
+		var de *Error
+		switch {
+		case errors.As(err, &fe):
+			return fe.err
+		case err == nil, !o.Follow || !o.Reconnect, ctx.Err() != nil, errors.As(err, &de):
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil // the caller ended the stream
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxDelay)
+	}
+}
+
+// heartbeatSlack is what a follow waits beyond two heartbeat intervals
+// before it takes the connection as dead: a loaded daemon or machine may
+// send one late. A variable so that tests need not wait.
+var heartbeatSlack = 5 * time.Second
+
+// errStreamEnded: the daemon ended a follow (it went away).
+var errStreamEnded = errors.New("client: the daemon ended the stream")
+
+// streamOnce reads one answer of newline-delimited JSON, skipping
+// heartbeats; a follow whose heartbeats stop is ended as dead. ended: a
+// follow the daemon ends is an error (errStreamEnded), to reconnect after.
+// answered gets the answer's headers before its first item.
+func streamOnce[T any](c *Client, ctx context.Context, path string, q url.Values, ended bool, answered func(http.Header), fn func(T) error) error {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	return c.call(sctx, "GET", path, q, func(resp *http.Response) error {
+		answered(resp.Header)
+		alive := func() {} // every line, item or heartbeat, says the connection lives
+		if ms, err := strconv.ParseInt(resp.Header.Get("Corral-Heartbeat-Ms"), 10, 64); err == nil && ms > 0 {
+			every := time.Duration(ms) * time.Millisecond
+			limit := 2*every + heartbeatSlack
+			dead := time.AfterFunc(limit, func() {
+				cancel(&connError{kind: ErrNotAnswering, msg: fmt.Sprintf(
+					"client: GET %s: the daemon%s on %s sent neither an item nor a heartbeat (due every %v) for %v: the connection is taken as dead",
+					path, c.daemonPID(), c.socket, every, limit)})
+			})
+			defer dead.Stop()
+			alive = func() { dead.Reset(limit) }
+		}
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
+			alive()
+			var mark struct {
+				Heartbeat bool `json:"heartbeat"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &mark); err != nil {
+				return fmt.Errorf("client: decode %s: %w", path, err)
+			}
+			if mark.Heartbeat {
+				continue
+			}
 			var v T
 			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
 				return fmt.Errorf("client: decode %s: %w", path, err)
@@ -394,6 +618,12 @@ func stream[T any](c *Client, ctx context.Context, path string, q url.Values, fn
 		if ctx.Err() != nil {
 			return nil // the caller ended the stream
 		}
-		return sc.Err()
+		if err := sc.Err(); err != nil {
+			return err
+		}
+		if ended {
+			return errStreamEnded
+		}
+		return nil
 	})
 }

@@ -14,8 +14,9 @@ const (
 	CodeBadConfig = "bad_config"
 	// CodeUnknownService: no service of that name in the configuration. HTTP 404.
 	CodeUnknownService = "unknown_service"
-	// CodeProfileMismatch: the running instance has another profile; restart
-	// it with the profile, or pass RestartIfDifferent. HTTP 409.
+	// CodeProfileMismatch: the running instance has another profile, other
+	// arguments or another environment than the request names; restart it
+	// with them, or pass RestartIfDifferent. HTTP 409.
 	CodeProfileMismatch = "profile_mismatch"
 	// CodeExternal: a server corral did not start serves the service;
 	// corral will not touch it. HTTP 409.
@@ -58,6 +59,15 @@ const (
 	CodeTimeout = "timeout"
 	// CodeInternal: a failure of corral itself. HTTP 500.
 	CodeInternal = "internal"
+	// CodeNotFound: no route of that path (a client and daemon of
+	// different versions, or a mistyped path). HTTP 404.
+	CodeNotFound = "not_found"
+	// CodeMethodNotAllowed: the path's routes take other methods (the
+	// answer's Allow header lists them). HTTP 405.
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeDefinedInFile: Define or Remove of a service the configuration
+	// file defines; change it in the file and reload. HTTP 409.
+	CodeDefinedInFile = "defined_in_file"
 )
 
 // CodeOf returns the code of the daemon's error in err's chain, or "" when

@@ -16,12 +16,13 @@ type Process struct {
 
 // StopReport says what stopping a tree did.
 type StopReport struct {
-	Signal    string        `json:"signal"`
-	Signalled int           `json:"signalled"`
-	Exited    int           `json:"exited_on_signal"`
-	Killed    int           `json:"killed"`
-	Duration  time.Duration `json:"duration"`
-	Survivors []Process     `json:"survivors"`
+	Signal     string        `json:"signal"`
+	Signalled  int           `json:"signalled"`
+	Exited     int           `json:"exited_on_signal"`
+	Killed     int           `json:"killed"`
+	Duration   time.Duration `json:"duration"`    // nanoseconds on the wire
+	DurationMS int64         `json:"duration_ms"` // the same in milliseconds
+	Survivors  []Process     `json:"survivors"`
 }
 
 // ExitInfo says how an instance ended.
@@ -47,6 +48,8 @@ type Service struct {
 	PreviousPID  int         `json:"previous_pid,omitempty"` // the main process before the last hand-over
 	Mechanism    string      `json:"mechanism,omitempty"`
 	Profile      string      `json:"profile,omitempty"`
+	Args         []string    `json:"args,omitempty"`     // the instance's own arguments (launch options)
+	EnvKeys      []string    `json:"env_keys,omitempty"` // names of the instance's own environment variables; values are not shown
 	StartedAt    time.Time   `json:"started_at,omitzero"`
 	Restarts     int         `json:"restarts"`
 	Starts       int         `json:"starts"`
@@ -72,12 +75,26 @@ type Limits struct {
 
 // Daemon describes the running daemon.
 type Daemon struct {
-	PID       int       `json:"pid"`
-	Version   string    `json:"version"`
-	Config    string    `json:"config"`
-	StateDir  string    `json:"state_dir"`
-	Started   time.Time `json:"started"`
-	Mechanism string    `json:"mechanism"`
+	PID      int       `json:"pid"`
+	Version  string    `json:"version"`
+	Config   string    `json:"config"`
+	StateDir string    `json:"state_dir"`
+	Started  time.Time `json:"started"`
+	// Mechanism is the containment tier new trees get: "cgroup-v2",
+	// "pgroup", "job-object", or "none" when no tree can start.
+	Mechanism string `json:"mechanism"`
+	// Containment is the one requested: "auto", "cgroup" or "pgroup".
+	Containment string `json:"containment"`
+	// MechanismNote says why Mechanism is not the platform's best, or
+	// why no tree can start; "" otherwise.
+	MechanismNote string `json:"mechanism_note,omitempty"`
+	// ConfigSHA256 is the SHA-256 (hex) of the configuration file as the
+	// daemon last read it (at its start or the last reload that took
+	// effect), at ConfigRead; a file whose digest differs has changed since.
+	ConfigSHA256 string    `json:"config_sha256"`
+	ConfigRead   time.Time `json:"config_read"`
+	// ExitWith is the process whose exit shuts the daemon down, 0 for none.
+	ExitWith int `json:"exit_with,omitempty"`
 }
 
 // LogLine is one line of a service's output.
@@ -124,7 +141,7 @@ type Survivor struct {
 // ShutdownResult is the outcome of a verified shutdown.
 type ShutdownResult struct {
 	Stopped   []string   `json:"stopped"`
-	Errors    []string   `json:"errors,omitempty"`
+	Errors    []string   `json:"errors"`
 	Survivors []Survivor `json:"survivors"`
 }
 

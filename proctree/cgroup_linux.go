@@ -60,19 +60,26 @@ type cgroupBackend struct {
 	relErr  error     // result of release
 }
 
-func newCgroupBackend(id string, opts Options) (*cgroupBackend, error) {
+// usableParent returns the parent directory opts put trees' groups under,
+// once checked usable (the probe runs once per parent): why not, otherwise.
+func usableParent(opts Options) (string, cgroupv2.Info, error) {
 	info := detectCgroup()
 	if !info.Usable {
-		return nil, fmt.Errorf("proctree: cgroup v2 not usable: %s", info.Reason)
+		return "", info, fmt.Errorf("proctree: cgroup v2 not usable: %s", info.Reason)
 	}
 	parent := opts.CgroupParent
 	if parent == "" {
 		parent = filepath.Join(info.Mount, info.Self, "corral")
 	}
 	if !strings.HasPrefix(parent, info.Mount+"/") {
-		return nil, fmt.Errorf("proctree: cgroup parent %s is not inside the cgroup2 mount %s", parent, info.Mount)
+		return "", info, fmt.Errorf("proctree: cgroup parent %s is not inside the cgroup2 mount %s", parent, info.Mount)
 	}
-	if err := probeParent(parent); err != nil {
+	return parent, info, probeParent(parent)
+}
+
+func newCgroupBackend(id string, opts Options) (*cgroupBackend, error) {
+	parent, info, err := usableParent(opts)
+	if err != nil {
 		return nil, err
 	}
 	g, err := cgroupv2.Create(filepath.Join(parent, LeafName(opts.Service, id)))

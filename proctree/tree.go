@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -128,10 +129,20 @@ type StopReport struct {
 	Signalled int           `json:"signalled"`        // members that received the stop signal
 	Exited    int           `json:"exited_on_signal"` // of those, how many exited within the grace period
 	Killed    int           `json:"killed"`           // members still alive after grace and killed
-	Duration  time.Duration `json:"duration"`
+	Duration  time.Duration `json:"duration"`         // in JSON: nanoseconds, and duration_ms beside it
 	// Survivors lists members still alive when Stop gave up. A successful
 	// Stop always returns an empty list.
 	Survivors []Process `json:"survivors"`
+}
+
+// MarshalJSON adds duration_ms beside duration (nanoseconds, as Go counts
+// a Duration): readers in other languages need not know Go's unit.
+func (r StopReport) MarshalJSON() ([]byte, error) {
+	type plain StopReport // without this method
+	return json.Marshal(struct {
+		plain
+		DurationMS int64 `json:"duration_ms"`
+	}{plain(r), r.Duration.Milliseconds()})
 }
 
 // ErrNotEmpty is returned (wrapped) when Stop could not verify the tree empty.

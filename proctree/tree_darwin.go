@@ -13,3 +13,10 @@ func newBackend(id string, mode Containment, opts Options) (backend, error) {
 	}
 	return newPgroupBackend(id), nil
 }
+
+func resolve(mode Containment, opts Options) (Mechanism, string, error) {
+	if mode == ForceCgroup {
+		return "", "", fmt.Errorf("proctree: cgroup containment exists only on Linux")
+	}
+	return ProcessGroup, "", nil
+}

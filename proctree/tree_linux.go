@@ -28,3 +28,19 @@ func newBackend(id string, mode Containment, opts Options) (backend, error) {
 	}
 	return newPgroupBackend(id), nil
 }
+
+// resolve makes newBackend's choice without creating a group (the probe of
+// the parent runs once, as for Start).
+func resolve(mode Containment, opts Options) (Mechanism, string, error) {
+	if mode == ForcePgroup {
+		return ProcessGroup, "", nil
+	}
+	_, _, err := usableParent(opts)
+	switch {
+	case err == nil:
+		return Cgroup, "", nil
+	case mode == ForceCgroup:
+		return "", "", err
+	}
+	return ProcessGroup, err.Error(), nil
+}

@@ -14,3 +14,7 @@ func newBackend(id string, mode Containment, opts Options) (backend, error) {
 }
 
 func signalName(sig syscall.Signal) string { return sig.String() }
+
+func resolve(mode Containment, opts Options) (Mechanism, string, error) {
+	return "", "", fmt.Errorf("proctree: contained trees on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}

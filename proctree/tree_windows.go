@@ -103,6 +103,13 @@ func newBackend(id string, mode Containment, opts Options) (backend, error) {
 
 func (b *jobBackend) mechanism() Mechanism { return JobObject }
 
+func resolve(mode Containment, opts Options) (Mechanism, string, error) {
+	if mode == ForceCgroup || mode == ForcePgroup {
+		return "", "", fmt.Errorf("proctree: containment %q does not exist on Windows (Job Objects are used)", mode)
+	}
+	return JobObject, "", nil
+}
+
 func (b *jobBackend) prepare(cmd *exec.Cmd) error {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}

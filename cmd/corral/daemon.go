@@ -11,12 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sh/corral/client"
+	"github.com/corral-sh/corral/internal/bootsvc"
 	"github.com/corral-sh/corral/internal/daemon"
 	"github.com/corral-sh/corral/internal/diag"
 	"github.com/corral-sh/corral/internal/ipc"
@@ -57,6 +59,9 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 			if err != nil {
 				return err
 			}
+			if err := checkExitWith(cmd, exitWith); err != nil {
+				return err
+			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			cfgPath, _ := filepath.Abs(g.config)
 			stateDir, _ := filepath.Abs(g.state())
@@ -78,11 +83,15 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 			}
 			// The daemon's own context ignores the CLI's signal handling:
 			// SIGTERM and SIGINT mean a verified shutdown, which it runs.
-			res, err := daemon.Run(context.Background(), o)
-			if err != nil {
-				return err
-			}
-			return printShutdown(cmd.OutOrStdout(), res)
+			// Started by Windows' service manager, RunDaemon cancels the
+			// context on a stop instead (see bootsvc.RunDaemon).
+			return bootsvc.RunDaemon(func(ctx context.Context) error {
+				res, err := daemon.Run(ctx, o)
+				if err != nil {
+					return err
+				}
+				return printShutdown(cmd.OutOrStdout(), res)
+			})
 		},
 	}
 	daemonCmd.Flags().IntVar(&exitWith, "exit-with", 0, "shut down (verified) when process PID exits")
@@ -164,18 +173,41 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 	root.AddCommand(reap)
 
 	var upTimeout time.Duration
+	var upExitWith int
 	up := &cobra.Command{
 		Use:   "up [SERVICE...]",
-		Short: "Start the daemon in the background if none runs, then ensure the services (default: every autostart service)",
+		Short: "Check the configuration, start the daemon in the background if none runs, then ensure the services (default: every autostart service)",
+		Long: `up first checks the configuration as corral check does, and on a bad file
+stops there: nothing is started or changed. It then starts the daemon in
+the background if none runs for the state directory (its output goes to
+daemon.log there; if it exits before answering, up prints what it wrote in
+this run), and ensures the services: every autostart one by default.
+
+If a daemon already runs, up compares the file with the one the daemon
+read: a file changed since then is reported, and up does not reload it by
+itself (a reload restarts every service whose settings changed, which up,
+run to make sure things are up, should not do): corral reload applies it.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := g.parseContainment(); err != nil {
+				return err
+			}
+			if err := checkExitWith(cmd, upExitWith); err != nil {
+				return err
+			}
+			cfg, err := g.loadConfig("nothing was started or changed: fix it and run corral up again")
+			if err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), upTimeout)
 			defer cancel()
 			cl := g.client()
-			if _, err := cl.Daemon(ctx); errors.Is(err, client.ErrNoDaemon) {
-				if err := g.spawnDaemon(ctx, cl); err != nil {
+			if info, err := cl.Daemon(ctx); errors.Is(err, client.ErrNoDaemon) {
+				if err := g.spawnDaemon(ctx, cl, upExitWith); err != nil {
 					return err
 				}
 			} else if err != nil {
+				return err
+			} else if err := g.checkRunning(cmd, info, cfg, upExitWith); err != nil {
 				return err
 			}
 			if len(args) == 0 {
@@ -183,12 +215,8 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 				if err != nil {
 					return err
 				}
-				cfg, err := loadConfigNames(g.config)
-				if err != nil {
-					return err
-				}
 				for _, s := range list {
-					if cfg[s.Name] {
+					if c, ok := cfg.Services[s.Name]; ok && c.Autostart {
 						args = append(args, s.Name)
 					}
 				}
@@ -197,6 +225,7 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 		},
 	}
 	up.Flags().DurationVar(&upTimeout, "timeout", 5*time.Minute, "give up after this long")
+	up.Flags().IntVar(&upExitWith, "exit-with", 0, "tie the daemon it starts to process PID: a verified shutdown when PID exits (as corral daemon --exit-with)")
 	root.AddCommand(up)
 
 	root.AddCommand(&cobra.Command{
@@ -267,7 +296,7 @@ func printShutdown(w io.Writer, res supervisor.ShutdownResult) error {
 
 // spawnDaemon starts `corral daemon` detached, logging to the state
 // directory, and waits until it answers (or dies, with its log's tail).
-func (g *globals) spawnDaemon(ctx context.Context, cl *client.Client) error {
+func (g *globals) spawnDaemon(ctx context.Context, cl *client.Client, exitWith int) error {
 	if err := statedir.Prepare(g.state()); err != nil {
 		return err
 	}
@@ -277,12 +306,21 @@ func (g *globals) spawnDaemon(ctx context.Context, cl *client.Client) error {
 		return err
 	}
 	defer logf.Close()
+	// Earlier runs' lines stay in the file: only what this daemon writes,
+	// after this offset, explains its failure.
+	since, err := logf.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("daemon.log: %w", err)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	cfgPath, _ := filepath.Abs(g.config)
 	cmd := exec.Command(exe, "daemon", "-c", cfgPath, "--state-dir", g.state(), "--containment", g.containment)
+	if exitWith != 0 {
+		cmd.Args = append(cmd.Args, "--exit-with", strconv.Itoa(exitWith))
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	detach(cmd)
 	if err := cmd.Start(); err != nil {
@@ -296,11 +334,10 @@ func (g *globals) spawnDaemon(ctx context.Context, cl *client.Client) error {
 		}
 		select {
 		case err := <-exited:
-			tail, _ := os.ReadFile(logPath)
-			if len(tail) > 2000 {
-				tail = tail[len(tail)-2000:]
+			if _, derr := cl.Daemon(ctx); derr == nil {
+				return nil // another up's daemon won the race for the lock, and answers
 			}
-			return fmt.Errorf("the daemon exited (%v) before answering; its log %s ends:\n%s", err, logPath, tail)
+			return daemonExited(err, logPath, since)
 		case <-ctx.Done():
 			return fmt.Errorf("the daemon did not answer on %s: %w", ipc.Path(g.state()), ctx.Err())
 		case <-time.After(d):

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -53,20 +54,28 @@ var (
 	errLeft = errors.New("supervised processes survived")
 )
 
-func run(args []string) int {
+func run(args []string) int { return runIO(args, os.Stdout, os.Stderr) }
+
+// runIO runs the CLI with its output going to stdout and stderr (tests
+// capture them).
+func runIO(args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	addCompletionCommand(root)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil && (strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "accepts ") ||
-		strings.HasPrefix(err.Error(), "requires ")) {
+		strings.HasPrefix(err.Error(), "requires ") || strings.HasPrefix(err.Error(), "invalid argument ")) {
 		err = fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "corral:", err)
+	err = explainNoDaemon(cmd, err)
+	fmt.Fprintln(stderr, "corral:", err)
 	return exitCode(err)
 }
 
@@ -166,6 +175,14 @@ leaves nothing behind. See README.md and docs/.`,
 	addDaemonCommands(root, g)
 	addServiceCommands(root, g)
 	addHealthCommand(root, g)
+	addCheckCommand(root, g)
+	addInitCommand(root, g)
+	addImportCommand(root, g)
+	addBootServiceCommands(root, g)
+	// Keep these last: they reach every command added above.
+	addExamples(root)
+	addCompletion(root, g)
+	addValidation(root)
 	return root
 }
 

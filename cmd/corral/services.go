@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -14,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sh/corral/client"
-	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/render"
 )
 
@@ -22,21 +22,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// loadConfigNames returns the configuration's autostart services.
-func loadConfigNames(path string) (map[string]bool, error) {
-	f, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{}
-	for n, s := range f.Services {
-		if s.Autostart {
-			out[n] = true
-		}
-	}
-	return out, nil
 }
 
 func ensureAll(ctx context.Context, w io.Writer, cl *client.Client, names []string, timeout time.Duration) error {
@@ -89,7 +74,7 @@ type serviceError struct {
 
 func (e serviceError) Error() string {
 	// The daemon's messages mostly name the service already.
-	if msg := e.err.Error(); strings.HasPrefix(msg, "service "+e.name+": ") {
+	if msg := e.err.Error(); strings.HasPrefix(msg, "service "+e.name+": ") || strings.HasPrefix(msg, fmt.Sprintf("unknown service %q", e.name)) {
 		return msg
 	}
 	return e.name + ": " + e.err.Error()
@@ -130,16 +115,20 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 
 	var ensureTimeout time.Duration
 	var ensureOpts client.StartOptions
+	var ensureEnv []string
 	ensure := &cobra.Command{
-		Use:   "ensure SERVICE",
+		Use:   "ensure SERVICE" + launchUsage,
 		Short: "Make a service ready: start it if needed, wait for readiness; concurrent calls coalesce",
-		Args:  cobra.ExactArgs(1),
+		Args:  launchArgs(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The daemon gives up first and says what it waited for.
 			ctx, cancel := context.WithTimeout(cmd.Context(), ensureTimeout+5*time.Second)
 			defer cancel()
 			o := ensureOpts
 			o.Timeout = ensureTimeout
+			if err := launchOptions(cmd, args, ensureEnv, &o); err != nil {
+				return err
+			}
 			s, err := g.client().EnsureWith(ctx, args[0], o)
 			if err != nil {
 				return err
@@ -153,25 +142,31 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 	}
 	ensure.Flags().DurationVar(&ensureTimeout, "timeout", 5*time.Minute, "give up after this long")
 	ensure.Flags().StringVar(&ensureOpts.Profile, "profile", "", "named argument set from the service's profiles")
-	ensure.Flags().BoolVar(&ensureOpts.RestartIfDifferent, "restart-if-different", false, "restart a running instance of another profile instead of failing")
+	ensure.Flags().BoolVar(&ensureOpts.RestartIfDifferent, "restart-if-different", false, "restart a running instance of another profile, arguments or env instead of failing")
+	ensure.Flags().StringArrayVar(&ensureEnv, "env", nil, "NAME=value in this instance's environment, over the service's env (repeatable)")
 	root.AddCommand(ensure)
 
 	for _, verb := range []string{"start", "restart"} {
 		var wait, restartIfDifferent bool
 		var profile string
+		var env []string
 		c := &cobra.Command{
-			Use:   verb + " SERVICE...",
+			Use:   verb + " SERVICE..." + launchUsage,
 			Short: map[string]string{"start": "Start services; returns once each runs (--wait: once ready)", "restart": "Stop services completely, then start them (--profile applies a named argument set)"}[verb],
-			Args:  cobra.MinimumNArgs(1),
+			Args:  launchArgs(false),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				cl := g.client()
-				for _, n := range args {
+				o := client.StartOptions{Profile: profile, Wait: wait, RestartIfDifferent: restartIfDifferent}
+				if err := launchOptions(cmd, args, env, &o); err != nil {
+					return err
+				}
+				for _, n := range services(cmd, args) {
 					var s client.Service
 					var err error
 					if verb == "start" {
-						s, err = cl.StartWith(cmd.Context(), n, client.StartOptions{Profile: profile, Wait: wait, RestartIfDifferent: restartIfDifferent})
+						s, err = cl.StartWith(cmd.Context(), n, o)
 					} else {
-						s, err = cl.Restart(cmd.Context(), n, profile, wait)
+						s, err = cl.RestartWith(cmd.Context(), n, o)
 					}
 					if err != nil {
 						return fmt.Errorf("%s %s: %w", verb, n, err)
@@ -187,8 +182,9 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 		}
 		c.Flags().BoolVar(&wait, "wait", false, "return once ready")
 		c.Flags().StringVar(&profile, "profile", "", "named argument set from the service's profiles")
+		c.Flags().StringArrayVar(&env, "env", nil, "NAME=value in this instance's environment, over the service's env (repeatable)")
 		if verb == "start" {
-			c.Flags().BoolVar(&restartIfDifferent, "restart-if-different", false, "restart a running instance of another profile instead of failing")
+			c.Flags().BoolVar(&restartIfDifferent, "restart-if-different", false, "restart a running instance of another profile, arguments or env instead of failing")
 		}
 		root.AddCommand(c)
 	}
@@ -233,8 +229,10 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 				if g.json {
 					return writeJSON(out, s)
 				}
-				printService(out, s)
-				return nil
+				// On a terminal, each line is cut to its width.
+				fw := newFitWriter(out)
+				printService(fw, s)
+				return fw.Flush()
 			}
 			list, err := cl.List(cmd.Context(), false)
 			if err != nil {
@@ -243,7 +241,10 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 			if g.json {
 				return writeJSON(out, list)
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			// On a terminal, each line is cut to its width (the reason last).
+			fw := newFitWriter(out)
+			defer fw.Flush()
+			tw := tabwriter.NewWriter(fw, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tPROCS\tRSS\tUPTIME\tRESTARTS\tLAST EXIT\tREASON")
 			now := time.Now()
 			for _, s := range list {
@@ -282,17 +283,21 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 	var lines int
 	logs := &cobra.Command{
 		Use:   "logs SERVICE",
-		Short: "A service's captured output (-f follows)",
+		Short: "A service's captured output (-f follows); without a daemon, its log file on disk",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
-			return g.client().Logs(cmd.Context(), args[0], lines, follow, func(l client.LogLine) error {
+			err := g.client().Logs(cmd.Context(), args[0], lines, follow, func(l client.LogLine) error {
 				if g.json {
 					return json.NewEncoder(out).Encode(l)
 				}
 				_, err := fmt.Fprintln(out, l.Text)
 				return err
 			})
+			if errors.Is(err, client.ErrNoDaemon) {
+				return g.offlineLogs(out, cmd.ErrOrStderr(), err, args[0], lines, follow, g.upCommand(cmd))
+			}
+			return err
 		},
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
@@ -303,21 +308,15 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 	var evN int
 	events := &cobra.Command{
 		Use:   "events",
-		Short: "What happened: spawns, readiness, exits, stops, restarts, failures (-f follows)",
+		Short: "What happened: spawns, readiness, exits, stops, restarts, failures (-f follows); without a daemon, the journal on disk",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
-			return g.client().Events(cmd.Context(), evN, evFollow, func(e client.Event) error {
-				if g.json {
-					return json.NewEncoder(out).Encode(e)
-				}
-				svc := e.Service
-				if svc == "" {
-					svc = "-"
-				}
-				_, err := fmt.Fprintf(out, "%s %-9s %-10s %s\n", e.Time.Format("15:04:05.000"), e.Kind, svc, e.Message)
-				return err
-			})
+			err := g.client().Events(cmd.Context(), evN, evFollow, func(e client.Event) error { return printEvent(out, e, g.json) })
+			if errors.Is(err, client.ErrNoDaemon) {
+				return g.offlineEvents(out, cmd.ErrOrStderr(), err, evN, evFollow, g.upCommand(cmd))
+			}
+			return err
 		},
 	}
 	events.Flags().BoolVarP(&evFollow, "follow", "f", false, "keep printing new events")
@@ -340,6 +339,13 @@ func printService(w io.Writer, s client.Service) {
 			fmt.Fprintf(w, ", profile %s", s.Profile)
 		}
 		fmt.Fprintln(w)
+		// Launch options; environment values are not shown (secrets).
+		if len(s.Args) > 0 {
+			fmt.Fprintf(w, "  launched with arguments %q\n", s.Args)
+		}
+		if len(s.EnvKeys) > 0 {
+			fmt.Fprintf(w, "  launched with environment %s (values not shown)\n", strings.Join(s.EnvKeys, ", "))
+		}
 		fmt.Fprintf(w, "  main pid %d", s.PID)
 		if s.MainFrom != "" {
 			fmt.Fprintf(w, " (%s)", s.MainFrom)
@@ -382,6 +388,7 @@ func printService(w io.Writer, s client.Service) {
 		if leader == 0 {
 			leader = s.PID
 		}
-		render.Tree(w, "    ", procs, leader)
+		// Command lines fill the terminal's width, and are whole elsewhere.
+		render.TreeWidth(w, "    ", procs, leader, termWidth(w))
 	}
 }

@@ -38,7 +38,7 @@ func TestWireContract(t *testing.T) {
 	view := supervisor.View{
 		Status: service.Status{Name: "s", State: service.Ready, Reason: "r", Code: service.CodeNotReady, Since: now, Instance: "i",
 			PID: 1, Leader: 2, MainFrom: "f", Mechanism: "m",
-			Profile: "p", StartedAt: now, Restarts: 1, Starts: 2, NextStart: now,
+			Profile: "p", Args: []string{"--a"}, EnvKeys: []string{"K"}, StartedAt: now, Restarts: 1, Starts: 2, NextStart: now,
 			LastExit:     &service.ExitInfo{At: now, Code: 1, Signaled: true, Description: "d", Requested: true},
 			ExternalPIDs: []int{7}, LastStop: report,
 			Limits: &service.LimitsView{Processes: 1, Memory: 2, ForkRate: 3, OnLimit: "stop"}, Frozen: true, KernelLimit: true},
@@ -50,7 +50,7 @@ func TestWireContract(t *testing.T) {
 		client any
 	}{
 		{"service", view, &client.Service{}},
-		{"daemon", daemon.Info{PID: 1, Version: "v", Config: "c", StateDir: "s", Started: now, Mechanism: "m"}, &client.Daemon{}},
+		{"daemon", daemon.Info{PID: 1, Version: "v", Config: "c", StateDir: "s", Started: now, Mechanism: "m", Containment: "auto", MechanismNote: "n", ConfigSHA256: "ab", ConfigRead: now, ExitWith: 7}, &client.Daemon{}},
 		{"event", journal.Event{Seq: 1, Time: now, Kind: journal.Spawn, Service: "s", Instance: "i", PID: 1, Message: "m", Fields: map[string]string{"k": "v"},
 			Cgroup: "/c", Start: 9, Boot: "b", Cmdline: []string{"x"}}, &client.Event{}},
 		{"log line", logs.Line{Seq: 1, Time: now, Stream: "stdout", Text: "t"}, &client.LogLine{}},
@@ -223,10 +223,19 @@ stop = { grace = "2s" }
 		}
 	})
 	t.Run("bad input", func(t *testing.T) {
-		expect(t, "POST", "/v1/services/a/frobnicate", 400, client.CodeBadRequest, "a", `unknown action "frobnicate"`,
-			nil)
 		expect(t, "POST", "/v1/services/a/ensure?timeout=soon", 400, client.CodeBadRequest, "a", `timeout "soon"`,
 			nil)
+		expect(t, "GET", "/v1/events?heartbeat=1ns", 400, client.CodeBadRequest, "", `heartbeat "1ns"`,
+			func() error { return cl.EventsWith(ctx, client.StreamOptions{Heartbeat: time.Nanosecond}, nil) })
+		expect(t, "GET", "/v1/events?after=-1", 400, client.CodeBadRequest, "", `after="-1"`, nil)
+	})
+	// net/http's own 404 and 405 are JSON too.
+	t.Run("no route", func(t *testing.T) {
+		expect(t, "POST", "/v1/services/a/frobnicate", 404, client.CodeNotFound, "", "no route POST /v1/services/a/frobnicate",
+			nil)
+		expect(t, "GET", "/v1/nope", 404, client.CodeNotFound, "", "no route GET /v1/nope", nil)
+		expect(t, "GET", "/v1//daemon", 404, client.CodeNotFound, "", "not in its clean form (/v1/daemon)", nil)
+		expect(t, "DELETE", "/v1/daemon", 405, client.CodeMethodNotAllowed, "", "method DELETE is not allowed on /v1/daemon (allowed: GET, HEAD)", nil)
 	})
 	t.Run("bad config", func(t *testing.T) {
 		expect(t, "POST", "/v1/reload", 400, client.CodeBadConfig, "", "unknown key",

@@ -2,12 +2,16 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
+	"os"
+	"slices"
 	"testing"
 
+	"github.com/corral-sh/corral/client"
 	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/supervisor"
@@ -48,6 +52,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("waiting: %w", context.DeadlineExceeded), "timeout", 504},
 		// The service's code comes first, whatever the error wraps.
 		{&service.Error{Code: service.CodeNotReady, Err: context.DeadlineExceeded}, "not_ready", 502},
+		{fmt.Errorf("%w: service a is defined in corral.toml", config.ErrInFile), "defined_in_file", 409},
 		{errors.New("disk on fire"), "internal", 500},
 	} {
 		code, status := classify(tc.err)
@@ -55,9 +60,54 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%v: %s %d, want %s %d", tc.err, code, status, tc.code, tc.status)
 		}
 	}
+	// The codes only the API sends have the client's constants too.
+	for _, c := range [][2]string{
+		{codeUnknownService, client.CodeUnknownService},
+		{codeBadConfig, client.CodeBadConfig},
+		{codeInternal, client.CodeInternal},
+		{codeNotFound, client.CodeNotFound},
+		{codeMethodNotAllowed, client.CodeMethodNotAllowed},
+		{codeDefinedInFile, client.CodeDefinedInFile},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("api code %q is %q in the client", c[0], c[1])
+		}
+	}
 	for code, status := range httpStatus {
 		if status < 400 || status == http.StatusInternalServerError && code != codeInternal {
 			t.Errorf("code %s answers %d", code, status)
 		}
+	}
+}
+
+// Every code the API answers with is in docs/openapi.json's ErrorCode
+// enum (and so, by TestDocsListEveryKindStateAndCode, in docs/api.md), and
+// the enum lists nothing else.
+func TestOpenAPIErrorCodesAreTheAPIs(t *testing.T) {
+	b, err := os.ReadFile("../../docs/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				ErrorCode struct {
+					Enum []string `json:"enum"`
+				} `json:"ErrorCode"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for c := range httpStatus {
+		codes = append(codes, c)
+	}
+	documented := doc.Components.Schemas.ErrorCode.Enum
+	slices.Sort(codes)
+	slices.Sort(documented)
+	if !slices.Equal(codes, documented) {
+		t.Fatalf("the API answers with codes\n  %v\nthe document's ErrorCode lists\n  %v", codes, documented)
 	}
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -31,6 +33,18 @@ type File struct {
 	// Watch configures the watchdog over all services.
 	Watch    Watch
 	Services map[string]*Service
+	// Digest is the SHA-256 (hex) of the file's bytes: the daemon reports
+	// it, so that corral up can tell a file changed since it was read.
+	Digest string
+}
+
+// Digest returns the SHA-256 (hex) of a configuration's bytes, as
+// File.Digest has it.
+func Digest(src []byte) string { return digest(string(src)) }
+
+func digest(src string) string {
+	sum := sha256.Sum256([]byte(src))
+	return hex.EncodeToString(sum[:])
 }
 
 // Limits bound one service's whole tree (or, globally, all services).
@@ -235,7 +249,10 @@ func (s *Service) CommandFor(profile string) ([]string, error) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return nil, fmt.Errorf("config: service %s has no profile %q (profiles: %s)", s.Name, profile, strings.Join(names, ", "))
+		if len(names) == 0 {
+			return nil, fmt.Errorf("config: service %s has no profile %q (it has no profiles; profiles = { NAME = [\"--arg\"] } adds one)", s.Name, profile)
+		}
+		return nil, fmt.Errorf("config: service %s has no profile %q%s (profiles: %s)", s.Name, profile, DidYouMean(profile, names), strings.Join(names, ", "))
 	}
 	if s.Shell {
 		// The shell command line is the last argument: append quoted words.
@@ -385,11 +402,41 @@ type parser struct {
 	path string
 	src  string
 	errs []error
+	// hinted has the keys that "did you mean" hints named, by the table
+	// of the unknown key: a misspelt command is not also "no command".
+	hinted map[string][]string
 }
 
 func (p *parser) errAt(key []string, format string, args ...any) {
 	line, col := locate(p.src, key)
 	p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: strings.Join(key, "."), Msg: fmt.Sprintf(format, args...)})
+}
+
+// unknownKey reports an undecoded key: one error for an unknown key, none
+// for what it holds (under [service.x] only "service" is wrong), with a
+// hint from the keys of its own table.
+func (p *parser) unknownKey(key []string, reported map[string]bool) {
+	if len(key) >= 4 && key[0] == "services" && (key[2] == "env" || key[2] == "profiles") {
+		return // free-form tables
+	}
+	unknown, hint := unknownKey(key)
+	if reported[strings.Join(unknown, ".")] {
+		return
+	}
+	reported[strings.Join(unknown, ".")] = true
+	if len(unknown) == len(key) && hint == "" && nodeAt(key) != nil {
+		hint = DidYouMean(key[len(key)-1], knownKeys) // the schema is out of step with rawFile
+	}
+	if hint != "" {
+		if p.hinted == nil {
+			p.hinted = map[string][]string{}
+		}
+		parent := strings.Join(unknown[:len(unknown)-1], ".")
+		p.hinted[parent] = append(p.hinted[parent], hint)
+	}
+	line, col := locate(p.src, key)
+	p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: strings.Join(unknown, "."),
+		Msg: fmt.Sprintf("unknown key%s; docs/configuration.md lists every key", hint)})
 }
 
 // Parse validates src, read from path.
@@ -409,7 +456,22 @@ func Parse(path, src string) (*File, error) {
 			}
 			return nil, &Error{File: path, Line: line, Col: col, Msg: pe.Message}
 		}
-		// Type mismatches come as `toml: line N (last key "a.b"): msg`.
+	}
+	// A value of the wrong type, in the user's words, at its value; all of
+	// them, not only the first the decoder met (and also where the decoder
+	// says nothing: `services = 3`).
+	if unknown := p.shapeErrors(); len(p.errs) > 0 {
+		// The decoder stopped at the first; the unknown keys are told too.
+		reported := map[string]bool{}
+		for _, k := range unknown {
+			p.unknownKey(k, reported)
+		}
+		sortErrors(p.errs)
+		return nil, errors.Join(p.errs...)
+	}
+	if err != nil {
+		// Type mismatches the schema does not know of come as
+		// `toml: line N (last key "a.b"): msg`.
 		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
 			line, col := locate(src, splitKey(m[2]))
 			if n, _ := strconv.Atoi(m[1]); n != line {
@@ -419,18 +481,11 @@ func Parse(path, src string) (*File, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	reported := map[string]bool{}
 	for _, k := range md.Undecoded() {
-		key := []string(k)
-		if len(key) >= 4 && key[0] == "services" && (key[2] == "env" || key[2] == "profiles") {
-			continue // free-form tables
-		}
-		hint := ""
-		if s := closest(key[len(key)-1]); s != "" {
-			hint = fmt.Sprintf(" (did you mean %q?)", s)
-		}
-		p.errAt(key, "unknown key%s; docs/configuration.md lists every key", hint)
+		p.unknownKey(k, reported)
 	}
-	f := &File{Path: path, Services: map[string]*Service{}}
+	f := &File{Path: path, Services: map[string]*Service{}, Digest: digest(src)}
 	switch raw.Corral.Containment {
 	case "", "auto", "cgroup", "pgroup":
 		f.Containment = strings.TrimPrefix(raw.Corral.Containment, "auto")
@@ -501,6 +556,10 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 	case r.Shell != "":
 		s.Argv, s.Shell = shellArgv(r.Shell), true
 		p.noNUL(key("shell"), "the command line", r.Shell)
+	case slices.ContainsFunc(p.hinted[strings.Join(key(), ".")], func(h string) bool {
+		return strings.Contains(h, `"command"`) || strings.Contains(h, `"shell"`)
+	}):
+		// A misspelt command or shell: its unknown-key error says so.
 	default:
 		p.errAt(key(), "no command: add command = [\"program\", \"arg\"] or shell = \"program arg\"")
 	}
@@ -842,7 +901,7 @@ func (p *parser) checkAfter(f *File) {
 			if dep == name {
 				p.errAt([]string{"services", name, "after"}, "a service cannot start after itself")
 			} else if _, ok := f.Services[dep]; !ok {
-				p.errAt([]string{"services", name, "after"}, "unknown service %q", dep)
+				p.errAt([]string{"services", name, "after"}, "unknown service %q%s", dep, DidYouMean(dep, f.Names()))
 			}
 		}
 	}
@@ -901,35 +960,4 @@ func parseHook(s string) (*Hook, error) {
 		return nil, fmt.Errorf("%q is not \"METHOD http://host/path\" (or \"none\" for no hook)", s)
 	}
 	return &Hook{Method: method, URL: u}, nil
-}
-
-// closest suggests a known key within edit distance 2.
-func closest(k string) string {
-	best, bestD := "", 3
-	for _, cand := range knownKeys {
-		if d := editDistance(k, cand); d < bestD {
-			best, bestD = cand, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -105,7 +105,7 @@ func TestErrorsCarryPositions(t *testing.T) {
 		{"bad on_limit", "[services.a]\ncommand = [\"x\"]\non_limit = \"panic\"\n", `c.toml:3:1: services.a.on_limit: unknown action "panic"`},
 		{"both command and shell", "[services.a]\ncommand = [\"x\"]\nshell = \"x\"\n", `c.toml:3:1: services.a.shell: give either`},
 		{"bad preset", "[services.a]\ncommand = [\"x\"]\npreset = \"auto1111\"\n", `unknown preset "auto1111"`},
-		{"type mismatch", "[services.a]\ncommand = \"x\"\n", `c.toml:2:1: services.a.command: incompatible types`},
+		{"type mismatch", "[services.a]\ncommand = \"x\"\n", `c.toml:2:11: services.a.command: expected a list of strings`},
 		{"pidfile with tree", "[services.a]\ncommand = [\"x\"]\nlifetime = \"tree\"\npidfile = \"a.pid\"\n", `c.toml:4:1: services.a.pidfile: pidfile names the main process; remove lifetime = "tree" (the instance ends when the pid in the file dies)`},
 		{"pidfile before tree", "[services.a]\npidfile = \"a.pid\"\ncommand = [\"x\"]\nlifetime = \"tree\"\n", `c.toml:2:1: services.a.pidfile: pidfile names`},
 		{"bad hook", "[services.a]\ncommand = [\"x\"]\nstop = { hook = \"off\" }\n", `c.toml:3:10: services.a.stop.hook: "off" is not "METHOD http://host/path" (or "none" for no hook)`},

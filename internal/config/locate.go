@@ -23,7 +23,10 @@ func locate(src string, path []string) (line, col int) {
 		if strings.HasPrefix(trim, "[") {
 			name := strings.Trim(trim, "[] \t")
 			table = splitKey(name)
-			if d := prefixLen(table, path); d == len(table) && d > bestDepth {
+			// The table itself, one it is in, or (for a table defined
+			// only by its subtables: [service.x] defines service) the
+			// first under it.
+			if d := prefixLen(table, path); (d == len(table) || d == len(path)) && d > bestDepth {
 				bestLine, bestCol, bestDepth = i+1, indent+1, d
 			}
 			continue

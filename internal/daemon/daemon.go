@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,12 +61,33 @@ var ErrRunning = errors.New("daemon: another corral daemon is running")
 
 // Info is what GET /v1/daemon answers.
 type Info struct {
-	PID       int       `json:"pid"`
-	Version   string    `json:"version"`
-	Config    string    `json:"config"`
-	StateDir  string    `json:"state_dir"`
-	Started   time.Time `json:"started"`
-	Mechanism string    `json:"mechanism"`
+	PID      int       `json:"pid"`
+	Version  string    `json:"version"`
+	Config   string    `json:"config"`
+	StateDir string    `json:"state_dir"`
+	Started  time.Time `json:"started"`
+	// Mechanism is the containment new trees get here (cgroup-v2, pgroup,
+	// job-object; "none" when no tree can start), resolved when the daemon
+	// started: what a program may rely on, unlike the requested "auto".
+	Mechanism string `json:"mechanism"`
+	// Containment is what was asked for (auto, cgroup, pgroup).
+	Containment string `json:"containment"`
+	// MechanismNote says why Mechanism is not the platform's best (auto
+	// settled for process groups) or why no tree can start.
+	MechanismNote string `json:"mechanism_note,omitempty"`
+	// ConfigSHA256 is the SHA-256 (hex) of the configuration file as the
+	// daemon last read it (at its start, or at the last reload that took
+	// effect), at ConfigRead: corral up compares it with the file.
+	ConfigSHA256 string    `json:"config_sha256"`
+	ConfigRead   time.Time `json:"config_read"`
+	// ExitWith is the process whose exit shuts the daemon down (--exit-with), 0 for none.
+	ExitWith int `json:"exit_with,omitempty"`
+}
+
+// configRead is the configuration file as the daemon last applied it.
+type configRead struct {
+	digest string
+	at     time.Time
 }
 
 type daemon struct {
@@ -74,7 +97,12 @@ type daemon struct {
 	stopMu  sync.Mutex // serialises shutdown; guards result
 	result  *supervisor.ShutdownResult
 	stopped chan struct{} // closed once the verified shutdown is done
-	reloads sync.Mutex    // one reload at a time
+	reloads sync.Mutex    // one reload, definition or removal at a time; guards file and defs
+	// file is the configuration file's as last applied; defs the services
+	// defined through the API, as stored (defined.go).
+	file    *config.File
+	defs    map[string]json.RawMessage
+	cfgRead atomic.Pointer[configRead]
 
 	journalPath string
 	stateKey    string // statedir.Key(o.StateDir): names our cgroups and markers
@@ -85,7 +113,14 @@ type daemon struct {
 }
 
 func (d *daemon) Supervisor() *supervisor.Supervisor { return d.sup }
-func (d *daemon) Info() any                          { return d.info }
+
+func (d *daemon) Info() any {
+	info := d.info
+	if r := d.cfgRead.Load(); r != nil {
+		info.ConfigSHA256, info.ConfigRead = r.digest, r.at
+	}
+	return info
+}
 
 func (d *daemon) Reload(ctx context.Context) (supervisor.ReloadResult, error) {
 	d.reloads.Lock()
@@ -95,7 +130,20 @@ func (d *daemon) Reload(ctx context.Context) (supervisor.ReloadResult, error) {
 		d.sup.Bus().Emit(journal.Event{Kind: journal.Daemon, Message: "reload rejected, keeping the running configuration: " + err.Error()})
 		return supervisor.ReloadResult{}, fmt.Errorf("reload rejected, nothing changed: %w", err)
 	}
-	return d.sup.Reload(ctx, cfg)
+	// Services defined through the API stay beside the file's.
+	m, err := mergeDefinitions(cfg, d.defs, d.inForce())
+	if err != nil {
+		err = fmt.Errorf("reload rejected, nothing changed: %w (a service defined through the API, in %s, starts after a service the file no longer has: change it with PUT /v1/services/NAME or remove it with DELETE first)", err, DefinitionsName)
+		d.sup.Bus().Emit(journal.Event{Kind: journal.Daemon, Message: err.Error()})
+		return supervisor.ReloadResult{}, err
+	}
+	res, err := d.sup.Reload(ctx, m.cfg)
+	if d.sup.Config() == m.cfg { // it took effect, even if a service's stop failed
+		d.file = cfg
+		d.report(m, d.sup.Bus())
+		d.cfgRead.Store(&configRead{digest: cfg.Digest, at: time.Now()})
+	}
+	return res, err
 }
 
 // Reap reclaims instances the journal says may be alive that this daemon
@@ -285,17 +333,33 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	if err != nil {
 		return zero, err
 	}
+	cgParent := cgroupParent(key)
 	d := &daemon{o: o, stopped: make(chan struct{}), journalPath: jpath, stateKey: key, left: left, pending: pending, info: Info{
-		PID: os.Getpid(), Version: o.Version, Config: o.ConfigPath, StateDir: o.StateDir,
-		Started: time.Now(), Mechanism: mechanismName(containment),
+		PID: os.Getpid(), Version: o.Version, Config: o.ConfigPath, StateDir: o.StateDir, ExitWith: max(o.ExitWith, 0),
+		Started: time.Now(), Containment: containmentName(containment),
 	}}
-	sup, err := supervisor.New(cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus,
+	d.info.Mechanism, d.info.MechanismNote = mechanismInUse(containment, cgParent)
+	defs, aside, err := readDefinitions(o.StateDir, time.Now())
+	if err != nil {
+		return zero, err
+	}
+	if aside != "" {
+		bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("%s was not a store of services (not JSON): kept aside as %s; the daemon starts without the services defined through the API", DefinitionsName, aside)})
+	}
+	d.file, d.defs = cfg, defs
+	defined, err := mergeDefinitions(cfg, defs, nil)
+	if err != nil {
+		return zero, err
+	}
+	d.report(defined, bus)
+	sup, err := supervisor.New(defined.cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus,
 		Reclaim: d.reclaimHolder, KernelLimits: os.Getenv("CORRAL_KERNEL_LIMITS") != "off",
-		StateKey: key, CgroupParent: cgroupParent(key), Leftover: d.leftover, OwnsChildren: true})
+		StateKey: key, CgroupParent: cgParent, Leftover: d.leftover, OwnsChildren: true})
 	if err != nil {
 		return zero, err
 	}
 	d.sup = sup
+	d.cfgRead.Store(&configRead{digest: cfg.Digest, at: time.Now()})
 	ln, err := ipc.Listen(o.StateDir)
 	if err != nil {
 		return zero, err
@@ -326,7 +390,7 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	srv := &http.Server{Handler: api.Handler(d, o.Log), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: ipc.IdleTimeout}
 	go srv.Serve(ipc.Keep(ln, func(err error) { bus.Emit(journal.Event{Kind: journal.Daemon, Message: err.Error()}) }))
 	defer os.Remove(ipc.Path(o.StateDir))
-	bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("daemon %d started: %s, %d services, state %s", os.Getpid(), o.ConfigPath, len(cfg.Services), o.StateDir)})
+	bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("daemon %d started: %s, %d services (%d defined through the API), state %s", os.Getpid(), o.ConfigPath, len(defined.cfg.Services), len(defined.cfg.Services)-len(cfg.Services), o.StateDir)})
 	if o.Listening != nil {
 		o.Listening()
 	}
@@ -379,11 +443,21 @@ loop:
 	return res, nil
 }
 
-func mechanismName(c proctree.Containment) string {
+func containmentName(c proctree.Containment) string {
 	if c == proctree.Auto {
 		return "auto"
 	}
 	return string(c)
+}
+
+// mechanismInUse is the containment the supervisor's trees get (the same
+// options it passes to proctree), and why it is not the best one here.
+func mechanismInUse(c proctree.Containment, cgParent string) (string, string) {
+	m, fallback, err := proctree.Resolve(proctree.Options{Containment: c, CgroupParent: cgParent})
+	if err != nil {
+		return "none", "no service can start: " + err.Error()
+	}
+	return string(m), fallback
 }
 
 // recoverLeftovers opens the journal for bus and, before anything starts,

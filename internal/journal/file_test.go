@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +92,50 @@ func TestFileCompactsWhileRunning(t *testing.T) {
 	events, torn, _ := ReadFile(path)
 	if torn != 0 || len(Live(events)) != 1 {
 		t.Fatalf("after compaction: %d events, %d torn, live %v", len(events), torn, Live(events))
+	}
+}
+
+// A reader resumes after the last event it saw: only later ones, found in
+// the ring by number, with the window saying what was lost.
+func TestSubscribeAfter(t *testing.T) {
+	bus := func() *Bus {
+		b := NewBus(5, nil)
+		for range 8 { // 1..8; the ring keeps 4..8
+			b.Emit(Event{Kind: State})
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		after uint64
+		n     int
+		want  string
+	}{
+		{6, -1, "[7 8]"},
+		{6, 1, "[8]"},
+		{8, -1, "[]"},
+		{0, -1, "[4 5 6 7 8]"},
+		{2, -1, "[4 5 6 7 8]"},  // 3 was lost: the window says so
+		{99, -1, "[4 5 6 7 8]"}, // another numbering: as for 0
+		{0, 2, "[7 8]"},
+	} {
+		b := bus()
+		past, w, ch, cancel := b.SubscribeAfter(tc.after, tc.n)
+		seqs := []uint64{}
+		for _, e := range past {
+			seqs = append(seqs, e.Seq)
+		}
+		if got := fmt.Sprint(seqs); got != tc.want || w != (Window{First: 4, Last: 8}) {
+			t.Errorf("after %d n %d: %s %+v, want %s {4 8}", tc.after, tc.n, got, w, tc.want)
+		}
+		b.Emit(Event{Kind: State})
+		if e := <-ch; e.Seq != 9 {
+			t.Errorf("after %d: the follow gave %d, want 9", tc.after, e.Seq)
+		}
+		cancel()
+	}
+	_, w, _, cancel := NewBus(5, nil).SubscribeAfter(0, -1)
+	cancel()
+	if w != (Window{First: 1, Last: 0}) {
+		t.Errorf("empty bus: window %+v, want {1 0}", w)
 	}
 }

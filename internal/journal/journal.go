@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"sort"
 	"sync"
 	"time"
 )
@@ -138,19 +139,48 @@ func (b *Bus) Recent(n int) []Event {
 	return append([]Event(nil), b.ring[len(b.ring)-n:]...)
 }
 
-// Subscribe returns the last n events and a channel of the following ones.
+// Subscribe returns the last n events (all kept when n < 0) and a channel
+// of the following ones.
 func (b *Bus) Subscribe(n int) ([]Event, <-chan Event, func()) {
+	past, _, ch, cancel := b.SubscribeAfter(0, n)
+	return past, ch, cancel
+}
+
+// Window is what a subscription found kept when it began.
+type Window struct {
+	// First is the number of the oldest event kept, or Last+1 when none
+	// is: the lowest number a reader that resumes can still get.
+	First uint64
+	// Last is the number of the newest event (0: none yet).
+	Last uint64
+}
+
+// SubscribeAfter is Subscribe for a reader that resumes: past holds the
+// kept events numbered above after (only the last n of those when n >= 0),
+// then the channel carries the following ones, with no gap between the
+// two. An after above Window.Last comes from another numbering (a journal
+// that was lost) and counts as 0. The ring is ordered by number, so the
+// start is found by binary search and only what is sent is copied.
+func (b *Bus) SubscribeAfter(after uint64, n int) ([]Event, Window, <-chan Event, func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if n < 0 || n > len(b.ring) {
-		n = len(b.ring)
+	w := Window{First: b.seq + 1, Last: b.seq}
+	if len(b.ring) > 0 {
+		w.First = b.ring[0].Seq
 	}
-	past := append([]Event(nil), b.ring[len(b.ring)-n:]...)
+	if after > b.seq {
+		after = 0
+	}
+	kept := b.ring[sort.Search(len(b.ring), func(i int) bool { return b.ring[i].Seq > after }):]
+	if n >= 0 && n < len(kept) {
+		kept = kept[len(kept)-n:]
+	}
+	past := append([]Event(nil), kept...)
 	ch := make(chan Event, 256)
 	id := b.next
 	b.next++
 	b.subs[id] = ch
-	return past, ch, func() {
+	return past, w, ch, func() {
 		b.mu.Lock()
 		delete(b.subs, id)
 		b.mu.Unlock()

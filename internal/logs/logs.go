@@ -2,7 +2,10 @@ package logs
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"io"
+	"sort"
 	"sync"
 	"time"
 
@@ -39,7 +42,8 @@ type Sink struct {
 	nextSub   int
 	now       func() time.Time
 
-	fileErr error // set once by NewSink, read-only after
+	fileErr error  // set once by NewSink, read-only after
+	epoch   string // set once by NewSink, read-only after
 }
 
 // Options configure a Sink.
@@ -56,7 +60,9 @@ type Options struct {
 
 // NewSink returns a Sink.
 func NewSink(o Options) *Sink {
-	s := &Sink{subs: map[int]chan Line{}, now: o.Now}
+	var id [8]byte
+	rand.Read(id[:])
+	s := &Sink{subs: map[int]chan Line{}, now: o.Now, epoch: hex.EncodeToString(id[:])}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -77,6 +83,11 @@ func NewSink(o Options) *Sink {
 	}
 	return s
 }
+
+// Epoch names this sink's numbering of lines, which starts at 1 with the
+// sink (a new daemon, a service defined again): a reader that resumes
+// after a number of another epoch must start over, not skip.
+func (s *Sink) Epoch() string { return s.epoch }
 
 // FileError says why the sink keeps no file (nil: it keeps one, or none
 // was asked for).
@@ -177,23 +188,49 @@ func (s *Sink) Tail(n int) []Line {
 }
 
 // Subscribe returns the lines written from now on and a cancel function.
-// The tail as of the subscription is returned too, so that a reader can
-// look at the past and the future without a gap.
+// The tail as of the subscription is returned too (the last tail lines,
+// all kept when tail < 0), so that a reader can look at the past and the
+// future without a gap.
 func (s *Sink) Subscribe(tail int) (past []Line, ch <-chan Line, cancel func()) {
+	past, _, ch, cancel = s.SubscribeAfter(0, tail)
+	return past, ch, cancel
+}
+
+// Window is what a subscription found kept when it began.
+type Window struct {
+	// First is the number of the oldest line kept, or Last+1 when none is:
+	// the lowest number a reader that resumes can still get.
+	First uint64
+	// Last is the number of the newest line (0: none yet).
+	Last uint64
+}
+
+// SubscribeAfter is Subscribe for a reader that resumes: past holds the
+// kept lines numbered above after (only the last n of those when n >= 0).
+// An after above Window.Last comes from another numbering (a sink numbers
+// from 1, so a new daemon's lines restart) and counts as 0. The ring is
+// ordered by number, so the start is found by binary search and only what
+// is sent is copied.
+func (s *Sink) SubscribeAfter(after uint64, n int) (past []Line, w Window, ch <-chan Line, cancel func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	w = Window{First: s.seq + 1, Last: s.seq}
+	if len(s.ring) > 0 {
+		w.First = s.ring[0].Seq
+	}
+	if after > s.seq {
+		after = 0
+	}
+	kept := s.ring[sort.Search(len(s.ring), func(i int) bool { return s.ring[i].Seq > after }):]
+	if n >= 0 && n < len(kept) {
+		kept = kept[len(kept)-n:]
+	}
+	past = append(past, kept...)
 	c := make(chan Line, 256)
 	id := s.nextSub
 	s.nextSub++
 	s.subs[id] = c
-	if tail != 0 {
-		n := tail
-		if n < 0 || n > len(s.ring) {
-			n = len(s.ring)
-		}
-		past = append(past, s.ring[len(s.ring)-n:]...)
-	}
-	return past, c, func() {
+	return past, w, c, func() {
 		s.mu.Lock()
 		delete(s.subs, id)
 		s.mu.Unlock()

@@ -88,3 +88,36 @@ func TestFileAndSubscribers(t *testing.T) {
 		t.Fatalf("file %q %v", b, err)
 	}
 }
+
+// A reader resumes after the last line it saw; a number from another
+// numbering (an earlier daemon's) starts over at the oldest kept.
+func TestSubscribeAfter(t *testing.T) {
+	const last = MaxLines + 3 // the ring keeps 4..last
+	for _, tc := range []struct {
+		after uint64
+		n     int
+		first uint64
+		count int
+	}{
+		{last - 2, -1, last - 1, 2},
+		{last - 2, 1, last, 1},
+		{last, -1, 0, 0},
+		{1, -1, 4, MaxLines}, // 2 and 3 were lost: the window says so
+		{last + 50, -1, 4, MaxLines},
+	} {
+		s := NewSink(Options{})
+		w := s.Writer("stdout")
+		for i := 1; i <= last; i++ {
+			fmt.Fprintf(w, "%d\n", i)
+		}
+		past, win, ch, cancel := s.SubscribeAfter(tc.after, tc.n)
+		if len(past) != tc.count || (tc.count > 0 && past[0].Seq != tc.first) || win != (Window{First: 4, Last: last}) {
+			t.Errorf("after %d n %d: %d lines from %v, window %+v", tc.after, tc.n, len(past), past[:min(1, len(past))], win)
+		}
+		fmt.Fprintln(w, "next")
+		if l := <-ch; l.Text != "next" || l.Seq != last+1 {
+			t.Errorf("the follow gave %+v", l)
+		}
+		cancel()
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Proc is the part of a process a tree view shows.
@@ -20,8 +21,63 @@ type Proc struct {
 
 // Tree prints procs as a forest by parent. A process whose parent is not in
 // the set (the leader, a re-parented daemon) starts a new root; a root
-// outside the leader's process group is marked as such.
+// outside the leader's process group is marked as such. Command lines are
+// cut at 36 characters.
 func Tree(w io.Writer, indent string, procs []Proc, leaderPGID int) {
+	for _, r := range treeRows(procs, leaderPGID, 36) {
+		fmt.Fprintf(w, "%s%-*s %9s%s\n", indent, 56, r.left, Bytes(r.rss), r.note)
+	}
+}
+
+// TreeWidth prints the forest of Tree with every line fitted into width
+// columns, command lines cut to what is left of it; width 0 prints them
+// whole (for a pipe or a file).
+func TreeWidth(w io.Writer, indent string, procs []Proc, leaderPGID, width int) {
+	rows := treeRows(procs, leaderPGID, 0)
+	pad, rssW := 0, 9
+	for _, r := range rows {
+		pad = max(pad, utf8.RuneCountInString(r.left))
+		rssW = max(rssW, len(Bytes(r.rss)))
+	}
+	budget := 0 // columns for left; 0: no limit
+	if width > 0 {
+		budget = max(width-utf8.RuneCountInString(indent)-1-rssW, 20)
+		pad = min(pad, budget)
+	}
+	for _, r := range rows {
+		left := r.left
+		if budget > 0 {
+			left = Fit(left, budget)
+		}
+		line := fmt.Sprintf("%s%s%s %*s%s", indent, left, strings.Repeat(" ", max(pad-utf8.RuneCountInString(left), 0)), rssW, Bytes(r.rss), r.note)
+		if width > 0 {
+			line = Fit(line, width)
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// Fit cuts s to at most width characters (runes), ending a cut line in
+// "…"; width 0 or less leaves s whole.
+func Fit(s string, width int) string {
+	if width <= 0 || utf8.RuneCountInString(s) <= width {
+		return s
+	}
+	r := []rune(s)
+	if width == 1 {
+		return "…"
+	}
+	return string(r[:width-1]) + "…"
+}
+
+type treeRow struct {
+	left, note string
+	rss        int64
+}
+
+// treeRows lays out the forest: each row's tree branches, pid and command
+// line (cut at cmdWidth; 0: whole).
+func treeRows(procs []Proc, leaderPGID, cmdWidth int) []treeRow {
 	byPID := map[int]Proc{}
 	kids := map[int][]int{}
 	for _, p := range procs {
@@ -36,6 +92,7 @@ func Tree(w io.Writer, indent string, procs []Proc, leaderPGID int) {
 		}
 	}
 	sort.Ints(roots)
+	var rows []treeRow
 	var walk func(pid int, prefix string, last, root bool)
 	walk = func(pid int, prefix string, last, root bool) {
 		p := byPID[pid]
@@ -51,8 +108,7 @@ func Tree(w io.Writer, indent string, procs []Proc, leaderPGID int) {
 		if root && leaderPGID != 0 && p.PGID != leaderPGID {
 			note = "  (own session, re-parented: found by the container)"
 		}
-		left := fmt.Sprintf("%s%s%d  %s", prefix, branch, p.PID, Cmd(p.Cmdline, 36))
-		fmt.Fprintf(w, "%s%-*s %9s%s\n", indent, 56, left, Bytes(p.RSS), note)
+		rows = append(rows, treeRow{left: fmt.Sprintf("%s%s%d  %s", prefix, branch, p.PID, Cmd(p.Cmdline, cmdWidth)), rss: p.RSS, note: note})
 		cs := kids[pid]
 		sort.Ints(cs)
 		for i, c := range cs {
@@ -62,6 +118,7 @@ func Tree(w io.Writer, indent string, procs []Proc, leaderPGID int) {
 	for _, r := range roots {
 		walk(r, "", true, true)
 	}
+	return rows
 }
 
 // Cmd shortens a command line to width, showing the program's base name.

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/corral-sh/corral/internal/config"
@@ -285,6 +286,7 @@ func (l *loop) status() Status {
 		st.PreviousPID = inst.prevMain
 		st.Mechanism = string(inst.tree.Mechanism())
 		st.Profile = inst.profile
+		st.Args, st.EnvKeys = slices.Clone(inst.args), envKeys(inst.vars)
 		st.StartedAt = inst.started
 	}
 	return st

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -92,14 +93,19 @@ type Status struct {
 	Leader   int       `json:"leader,omitempty"`
 	MainFrom string    `json:"main_from,omitempty"` // how the main process was found when it is not the leader
 	// PreviousPID is the main process before the last hand-over.
-	PreviousPID int       `json:"previous_pid,omitempty"`
-	Mechanism   string    `json:"mechanism,omitempty"`
-	Profile     string    `json:"profile,omitempty"`
-	StartedAt   time.Time `json:"started_at,omitzero"`
-	Restarts    int       `json:"restarts"`
-	Starts      int       `json:"starts"`
-	NextStart   time.Time `json:"next_start,omitzero"`
-	LastExit    *ExitInfo `json:"last_exit,omitempty"`
+	PreviousPID int    `json:"previous_pid,omitempty"`
+	Mechanism   string `json:"mechanism,omitempty"`
+	Profile     string `json:"profile,omitempty"`
+	// Args are the instance's own arguments (after the command and the
+	// profile's), EnvKeys the names of its own environment variables:
+	// values are not shown, they may be secrets.
+	Args      []string  `json:"args,omitempty"`
+	EnvKeys   []string  `json:"env_keys,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	Restarts  int       `json:"restarts"`
+	Starts    int       `json:"starts"`
+	NextStart time.Time `json:"next_start,omitzero"`
+	LastExit  *ExitInfo `json:"last_exit,omitempty"`
 	// ExternalPIDs are the processes serving an external service.
 	ExternalPIDs []int `json:"external_pids,omitempty"`
 	// LastStop is the report of the last stop of a tree.
@@ -254,14 +260,43 @@ func describeProbe(p config.Probe) string {
 	return strings.Join(parts, ", ") + fmt.Sprintf(" (timeout %v)", p.Timeout)
 }
 
-// StartOptions qualify a start or ensure.
+// StartOptions qualify a start, an ensure or a restart.
 type StartOptions struct {
 	Profile string
-	// Wait for readiness (start); ensure always waits.
+	// Args are this instance's own arguments, appended after the command
+	// and the profile's arguments; Env is its own environment, layered over
+	// the service's env. nil leaves them out: a start accepts a running
+	// instance's and starts a stopped service without, a restart keeps the
+	// instance's. Non-nil, even empty, they count: a running instance with
+	// others is refused (CodeProfileMismatch) unless RestartIfDifferent.
+	Args []string
+	Env  map[string]string
+	// Wait for readiness (start, restart); ensure always waits.
 	Wait bool
-	// RestartIfDifferent restarts a running instance of another profile
-	// instead of refusing the request.
+	// RestartIfDifferent restarts a running instance of another profile,
+	// other arguments or another environment instead of refusing the
+	// request.
 	RestartIfDifferent bool
+}
+
+// event makes the request; bad arguments or environment are refused here,
+// before the service sees anything.
+func (s *Service) event(kind EventKind, o StartOptions) (event, error) {
+	e := event{kind: kind, launch: launch{profile: o.Profile}, switchProfile: o.RestartIfDifferent, wait: waitRunning}
+	if o.Wait {
+		e.wait = waitReady
+	}
+	if o.Args != nil {
+		e.setArgs, e.args = true, slices.Clone(o.Args)
+	}
+	if o.Env != nil {
+		vars, err := config.LaunchEnv(o.Env)
+		if err != nil {
+			return e, newErr(s.name, CodeBadRequest, "%s", strings.TrimPrefix(err.Error(), "config: "))
+		}
+		e.setVars, e.vars = true, vars
+	}
+	return e, nil
 }
 
 // Start starts the service if it is not running and returns once an
@@ -272,11 +307,11 @@ func (s *Service) Start(ctx context.Context, profile string, wait bool) (Status,
 
 // StartWith is Start with every option.
 func (s *Service) StartWith(ctx context.Context, o StartOptions) (Status, error) {
-	w := waitRunning
-	if o.Wait {
-		w = waitReady
+	e, err := s.event(EvStart, o)
+	if err != nil {
+		return s.Status(), err
 	}
-	return s.call(ctx, event{kind: EvStart, profile: o.Profile, wait: w, switchProfile: o.RestartIfDifferent})
+	return s.call(ctx, e)
 }
 
 // Ensure starts the service if needed and returns once it is ready.
@@ -284,18 +319,32 @@ func (s *Service) Ensure(ctx context.Context) (Status, error) {
 	return s.EnsureWith(ctx, StartOptions{})
 }
 
-// EnsureWith is Ensure with a profile.
+// EnsureWith is Ensure with a profile, arguments and environment.
 func (s *Service) EnsureWith(ctx context.Context, o StartOptions) (Status, error) {
-	return s.call(ctx, event{kind: EvStart, profile: o.Profile, wait: waitReady, ensure: true, switchProfile: o.RestartIfDifferent})
+	o.Wait = true
+	e, err := s.event(EvStart, o)
+	if err != nil {
+		return s.Status(), err
+	}
+	e.ensure = true
+	return s.call(ctx, e)
 }
 
 // Restart stops the service completely, then starts it (with profile).
 func (s *Service) Restart(ctx context.Context, profile string, wait bool) (Status, error) {
-	w := waitRunning
-	if wait {
-		w = waitReady
+	return s.RestartWith(ctx, StartOptions{Profile: profile, Wait: wait})
+}
+
+// RestartWith is Restart with every option: what o names replaces the
+// instance's profile, arguments or environment, what it leaves out is
+// kept (RestartIfDifferent means nothing here).
+func (s *Service) RestartWith(ctx context.Context, o StartOptions) (Status, error) {
+	o.RestartIfDifferent = false
+	e, err := s.event(EvRestart, o)
+	if err != nil {
+		return s.Status(), err
 	}
-	return s.call(ctx, event{kind: EvRestart, profile: profile, wait: w})
+	return s.call(ctx, e)
 }
 
 // Stop stops the service and returns once its tree is verified empty.

@@ -54,7 +54,9 @@ func (l *loop) spawn(fx fxSpawn) event {
 	argv, profile := fx.argv, fx.next.profile
 	cmd := command(argv, cfg.Shell)
 	cmd.Dir = cfg.Dir
-	cmd.Env = append(append(os.Environ(), cfg.Env...), fx.next.env...)
+	// Later values win: the service's env over corral's, the start's own
+	// over the service's, corral's additions for this start over all.
+	cmd.Env = append(append(append(os.Environ(), cfg.Env...), fx.next.vars...), fx.next.env...)
 	if d.StateKey != "" {
 		// Last, so neither the config nor the caller can hide the tree
 		// from the next daemon of this state directory.
@@ -81,7 +83,7 @@ func (l *loop) spawn(fx fxSpawn) event {
 				Kind: journal.Spawn, Service: name, Instance: g.Instance, PID: g.PID,
 				Start: g.StartTicks, Boot: g.Boot, Cgroup: g.Container, Cmdline: argv,
 				Message: fmt.Sprintf("started %s (pid %d, %s)", line, g.PID, g.Mechanism),
-				Fields:  map[string]string{"profile": profile},
+				Fields:  spawnFields(profile, fx.next.vars),
 			})
 			if err != nil {
 				return fmt.Errorf("cannot journal the spawn, so it was not started (corral never runs what it has not recorded): %w", err)
@@ -96,8 +98,19 @@ func (l *loop) spawn(fx fxSpawn) event {
 		}
 		return refuse(err)
 	}
-	inst := &instance{cfg: cfg, id: tr.ID(), tree: tr, profile: profile, argv: argv, started: d.Clock.Now(), logSince: since, pids: pg}
+	inst := &instance{cfg: cfg, id: tr.ID(), tree: tr, launch: fx.next.launch, argv: argv, started: d.Clock.Now(), logSince: since, pids: pg}
 	return event{kind: EvSpawned, gen: fx.gen, newInst: inst}
+}
+
+// spawnFields are the spawn record's fields: the profile, and the names
+// (not the values: they may be secrets) of the start's own environment.
+// Its arguments are in the record's command line.
+func spawnFields(profile string, vars []string) map[string]string {
+	f := map[string]string{"profile": profile}
+	if len(vars) > 0 {
+		f["env_keys"] = strings.Join(envKeys(vars), ",")
+	}
+	return f
 }
 
 func exitInfo(st *os.ProcessState, at time.Time, requested bool) *ExitInfo {

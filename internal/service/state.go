@@ -118,12 +118,19 @@ type event struct {
 	rand float64   // stamped by the loop, in [0, 1): the restart delay's jitter
 
 	// requests
-	reply   chan reply
-	wait    waitFor
-	profile string
-	ensure  bool // an ensure: a completed one-shot satisfies it
-	// switchProfile: a start with another profile than the running
-	// instance's restarts it instead of being refused.
+	reply chan reply
+	wait  waitFor
+	// launch is what the request asks the instance to run with: a profile
+	// ("" names none: what runs is accepted, a restart keeps its own), and
+	// arguments and environment, which count only when set (setArgs,
+	// setVars), even empty: a request that leaves them out accepts or
+	// keeps the instance's.
+	launch
+	setArgs, setVars bool
+	ensure           bool // an ensure: a completed one-shot satisfies it
+	// switchProfile: a start with another launch (profile, arguments,
+	// environment) than the running instance's restarts it instead of
+	// being refused.
 	switchProfile bool
 	reason        string // limit events: the breach
 	cfg           *config.Service
@@ -148,14 +155,24 @@ type event struct {
 	hookNote    string               // EvEmpty, EvStopFail: what the stop hook answered
 }
 
+// launch is what an instance runs with on top of its configuration: a
+// profile, and arguments and environment of its own, given by the start
+// that made it (an app's launcher choosing them at run time). Restarts by
+// the policy, by the program and by a changed configuration keep them.
+type launch struct {
+	profile string
+	args    []string // appended after the command and the profile's arguments
+	vars    []string // KEY=VALUE sorted by name, layered over the service's env
+}
+
 // instance is one run of the service.
 type instance struct {
 	// cfg is the configuration it was started with: a reload applies from
 	// the next start, never to a running instance's probes, lifetime or stop.
-	cfg     *config.Service
-	id      string
-	tree    *proctree.Tree
-	profile string
+	cfg  *config.Service
+	id   string
+	tree *proctree.Tree
+	launch
 	argv    []string
 	started time.Time
 	// logSince is the last output line before the program ran: a ready
@@ -190,9 +207,9 @@ type ending struct {
 // pending is a start that is wanted but not yet spawned (Checking, and
 // the start that follows Restarting, Backoff or a re-arm).
 type pending struct {
-	profile string
-	manual  bool     // asked for by a user: bypasses the start limit
-	env     []string // added for this start only (SD_WEBUI_RESTARTING=1)
+	launch
+	manual bool     // asked for by a user: bypasses the start limit
+	env    []string // added by corral for this start only (SD_WEBUI_RESTARTING=1)
 }
 
 type waiter struct {

@@ -2,6 +2,10 @@ package service
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/corral-sh/corral/internal/journal"
@@ -141,21 +145,113 @@ func (m *machine) verdict(w waiter) (bool, error) {
 	return false, nil // checking, stopping, restarting, ending, backoff: not decided yet
 }
 
-// argvFor validates a request's profile and returns the command it runs.
-func (m *machine) argvFor(profile string) ([]string, *Error) {
-	argv, err := m.cfg.CommandFor(profile)
+// argvFor validates a launch (its profile, its arguments for this
+// configuration) and returns the command it runs.
+func (m *machine) argvFor(l launch) ([]string, *Error) {
+	argv, err := m.cfg.CommandWith(l.profile, l.args)
 	if err != nil {
-		return nil, m.err(CodeBadRequest, "%v", err)
+		return nil, m.err(CodeBadRequest, "%s", strings.TrimPrefix(err.Error(), "config: "))
 	}
 	return argv, nil
 }
 
-// currentProfile is the profile of what runs or is about to.
-func (m *machine) currentProfile() string {
+// currentLaunch is the launch of what runs or is about to.
+func (m *machine) currentLaunch() launch {
 	if m.inst != nil && m.state != Restarting {
-		return m.inst.profile
+		return m.inst.launch
 	}
-	return m.next.profile
+	return m.next.launch
+}
+
+// over is the launch a request makes of base, what it would otherwise
+// keep: what the request names replaces base's, what it leaves out is kept.
+func (e event) over(base launch) launch {
+	l := base
+	if e.profile != "" {
+		l.profile = e.profile
+	}
+	if e.setArgs {
+		l.args = e.args
+	}
+	if e.setVars {
+		l.vars = e.vars
+	}
+	return l
+}
+
+// differs says how the launch a request names differs from cur, the
+// instance's ("" when it does not: what it leaves out does not count).
+// Environment values are never said, only the names that differ: they
+// may be secrets.
+func (e event) differs(cur launch) string {
+	var d []string
+	if e.profile != "" && e.profile != cur.profile {
+		running := fmt.Sprintf("profile %q", cur.profile)
+		if cur.profile == "" {
+			running = "no profile"
+		}
+		d = append(d, fmt.Sprintf("%s, not %q", running, e.profile))
+	}
+	if e.setArgs && !slices.Equal(e.args, cur.args) {
+		d = append(d, fmt.Sprintf("arguments %s, not %s", quoteArgs(cur.args), quoteArgs(e.args)))
+	}
+	if e.setVars && !slices.Equal(e.vars, cur.vars) {
+		d = append(d, "another environment ("+envDiff(cur.vars, e.vars)+")")
+	}
+	return strings.Join(d, ", and ")
+}
+
+func quoteArgs(args []string) string {
+	if len(args) == 0 {
+		return "[] (none)"
+	}
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = strconv.Quote(a)
+	}
+	return "[" + strings.Join(q, " ") + "]"
+}
+
+// envDiff names the variables whose values differ between two sorted
+// KEY=VALUE lists, never the values.
+func envDiff(have, want []string) string {
+	split := func(vars []string) map[string]string {
+		m := make(map[string]string, len(vars))
+		for _, kv := range vars {
+			k, v, _ := strings.Cut(kv, "=")
+			m[k] = v
+		}
+		return m
+	}
+	h, w := split(have), split(want)
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(w)) {
+		v, ok := h[k]
+		switch {
+		case !ok:
+			parts = append(parts, k+" is not set")
+		case v != w[k]:
+			parts = append(parts, k+" has another value")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		if _, ok := w[k]; !ok {
+			parts = append(parts, k+" is set")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// envKeys returns the names of KEY=VALUE vars.
+func envKeys(vars []string) []string {
+	if len(vars) == 0 {
+		return nil
+	}
+	out := make([]string, len(vars))
+	for i, kv := range vars {
+		out[i], _, _ = strings.Cut(kv, "=")
+	}
+	return out
 }
 
 // decide asks the restart policy about an instance that ended on its own.

@@ -55,7 +55,8 @@ func stopOrder(inst *instance, cfg *config.Service, clock Clock, main int) (proc
 		}
 	default:
 	}
-	if h := cfg.HookFor(inst.argv); h != nil && serverAlive {
+	// The start's own environment counts as the service's (COMMANDLINE_ARGS).
+	if h := cfg.WithEnv(inst.vars).HookFor(inst.argv); h != nil && serverAlive {
 		began := clock.Now()
 		ok, desc := callHook(h, min(grace, 5*time.Second))
 		note = desc

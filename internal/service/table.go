@@ -162,7 +162,7 @@ func (m *machine) startGuard(e event) bool {
 		m.reply(e.reply, m.err(CodeShuttingDown, "corral is shutting down; it starts nothing"))
 		return false
 	}
-	if _, err := m.argvFor(e.profile); err != nil {
+	if _, err := m.argvFor(e.launch); err != nil {
 		m.reply(e.reply, err)
 		return false
 	}
@@ -184,16 +184,16 @@ func startFresh(m *machine, e event) {
 	if !m.startGuard(e) {
 		return
 	}
-	profile := e.profile
-	if profile == "" && (m.state == Backoff || m.state == Failed) {
-		profile = m.next.profile // the profile the policy would have restarted
+	var base launch
+	if m.state == Backoff || m.state == Failed {
+		base = m.next.launch // what the policy would have restarted with
 	}
-	m.check(e, pending{profile: profile, manual: true}, "checking ports before the start")
+	m.check(e, pending{launch: e.over(base), manual: true}, "checking ports before the start")
 	m.addWaiter(e)
 }
 
 func ensureOrRun(m *machine, e event) {
-	if e.ensure && (e.profile == "" || e.profile == m.next.profile) {
+	if e.ensure && e.differs(m.next.launch) == "" {
 		m.reply(e.reply, nil) // a one-shot that completed satisfies ensure
 		return
 	}
@@ -201,13 +201,13 @@ func ensureOrRun(m *machine, e event) {
 }
 
 // coalesce joins a start to the instance that runs or is about to: never a
-// second one. Another profile than that instance's is refused, or switches
-// it when the request says so.
+// second one. Another profile, other arguments or another environment than
+// that instance's are refused, or switch it when the request says so.
 func coalesce(m *machine, e event) {
 	if !m.startGuard(e) {
 		return
 	}
-	if cur := m.currentProfile(); e.profile != "" && e.profile != cur {
+	if diff := e.differs(m.currentLaunch()); diff != "" {
 		if e.switchProfile {
 			if m.state == Checking || m.state == Restarting {
 				repend(m, e)
@@ -216,15 +216,11 @@ func coalesce(m *machine, e event) {
 			}
 			return
 		}
-		running := fmt.Sprintf("profile %q", cur)
-		if cur == "" {
-			running = "no profile"
-		}
 		verb := "runs"
 		if m.state == Checking || m.state == Restarting {
 			verb = "is starting"
 		}
-		m.reply(e.reply, m.err(CodeProfileMismatch, "%s with %s, not %q: restart it with profile %q, or ask to restart if different", verb, running, e.profile, e.profile))
+		m.reply(e.reply, m.err(CodeProfileMismatch, "%s with %s: restart it with what this request asks for, or ask to restart if different (restart_if_different=1)", verb, diff))
 		return
 	}
 	if m.state == Checking || m.state == Restarting {
@@ -238,9 +234,7 @@ func repend(m *machine, e event) {
 	if !m.startGuard(e) {
 		return
 	}
-	if e.profile != "" {
-		m.next.profile = e.profile
-	}
+	m.next.launch = e.over(m.next.launch)
 	m.next.manual = true
 	m.addWaiter(e)
 }
@@ -261,14 +255,11 @@ func restartNow(m *machine, e event) {
 	m.stopTree(kill)
 }
 
-// restartAfter makes the start that follows the tree's stop: with the
-// request's profile, or the instance's.
+// restartAfter makes the start that follows the tree's stop: with what the
+// request names, and the instance's profile, arguments and environment for
+// what it leaves out.
 func (m *machine) restartAfter(e event, reason string) {
-	profile := e.profile
-	if profile == "" {
-		profile = m.inst.profile
-	}
-	m.next = pending{profile: profile, manual: true}
+	m.next = pending{launch: e.over(m.inst.launch), manual: true}
 	m.to(Restarting, e.at, e.kind, reason)
 	m.addWaiter(e)
 }
@@ -326,7 +317,7 @@ func recheck(m *machine, e event) {
 	if !m.startGuard(e) {
 		return
 	}
-	m.check(e, pending{profile: e.profile, manual: true}, "checking whether the external server still answers")
+	m.check(e, pending{launch: e.over(launch{}), manual: true}, "checking whether the external server still answers")
 	m.addWaiter(e)
 }
 
@@ -348,7 +339,7 @@ func ignoreLate(m *machine, e event) {}
 // scheduled (retrying ensures must not defeat the backoff and the start
 // limit); an explicit start starts now.
 func ensureJoins(m *machine, e event) {
-	if e.ensure && (e.profile == "" || e.profile == m.next.profile) {
+	if e.ensure && e.differs(m.next.launch) == "" {
 		if m.startGuard(e) {
 			m.addWaiter(e)
 		}
@@ -388,8 +379,8 @@ func limitWarn(m *machine, e event) {
 }
 
 func spawnChecked(m *machine, e event) {
-	argv, err := m.argvFor(m.next.profile)
-	if err != nil { // the profile went away in a reload
+	argv, err := m.argvFor(m.next.launch)
+	if err != nil { // the profile went away in a reload (or the command became a shell line)
 		refused(m, event{kind: EvRefused, at: e.at, code: CodeBadRequest, err: errors.New(err.Msg)})
 		return
 	}
@@ -580,17 +571,17 @@ func emptyDecide(m *machine, e event) {
 		// Not a failure, no backoff, no policy: the program's own restart,
 		// told it is one (A1111 then opens no new browser tab).
 		m.lastExit.Requested = true
-		m.check(e, pending{profile: inst.profile, manual: true, env: []string{"SD_WEBUI_RESTARTING=1"}}, "restarting as the program asked")
+		m.check(e, pending{launch: inst.launch, manual: true, env: []string{"SD_WEBUI_RESTARTING=1"}}, "restarting as the program asked")
 		return
 	}
 	d, end := m.decide(e.at, e.rand, inst)
-	m.next = pending{profile: inst.profile}
+	m.next = pending{launch: inst.launch}
 	switch d.Action {
 	case restart.Restart:
 		// The delay counts from the end of the instance: the stop of its
 		// remains already took part of it.
 		d.Delay = max(0, d.Delay-e.at.Sub(m.since))
-		m.emit(journal.Restart, fmt.Sprintf("restarting in %v: %s", d.Delay.Round(time.Millisecond), d.Reason), nil)
+		m.emit(journal.Restart, fmt.Sprintf("restarting in %v: %s", d.Delay.Round(time.Millisecond), d.Reason), map[string]string{"cause": string(end.code)})
 		m.to(Backoff, e.at, e.kind, fmt.Sprintf("restarting in %v after: %s", d.Delay.Round(time.Millisecond), d.Reason))
 		m.cause = m.err(end.code, "%s", end.msg)
 		m.nextStart = e.at.Add(d.Delay)
@@ -626,5 +617,5 @@ func stopFailed(m *machine, e event) {
 
 func timerStart(m *machine, e event) {
 	m.restarts++
-	m.check(e, pending{profile: m.next.profile}, "checking ports before the restart")
+	m.check(e, pending{launch: m.next.launch}, "checking ports before the restart")
 }

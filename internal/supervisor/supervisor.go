@@ -168,7 +168,7 @@ func (s *Supervisor) get(name string) (*service.Service, *config.Service, error)
 	}
 	svc, ok := s.svcs[name]
 	if !ok {
-		return nil, nil, fmt.Errorf("%w %q (configured: %s)", ErrUnknown, name, strings.Join(s.cfg.Names(), ", "))
+		return nil, nil, fmt.Errorf("%w %q%s (configured: %s)", ErrUnknown, name, config.DidYouMean(name, s.cfg.Names()), strings.Join(s.cfg.Names(), ", "))
 	}
 	return svc, s.cfg.Services[name], nil
 }
@@ -235,6 +235,12 @@ func (s *Supervisor) StartWith(ctx context.Context, name string, o service.Start
 
 // Restart stops name completely, then starts it.
 func (s *Supervisor) Restart(ctx context.Context, name, profile string, wait bool) (service.Status, error) {
+	return s.RestartWith(ctx, name, service.StartOptions{Profile: profile, Wait: wait})
+}
+
+// RestartWith is Restart with every option: what o names replaces the
+// instance's profile, arguments or environment; the rest is kept.
+func (s *Supervisor) RestartWith(ctx context.Context, name string, o service.StartOptions) (service.Status, error) {
 	svc, cfg, err := s.get(name)
 	if err != nil {
 		return service.Status{}, err
@@ -242,7 +248,7 @@ func (s *Supervisor) Restart(ctx context.Context, name, profile string, wait boo
 	if err := s.ensureDeps(ctx, cfg, map[string]bool{name: true}); err != nil {
 		return service.Status{}, err
 	}
-	return svc.Restart(ctx, profile, wait)
+	return svc.RestartWith(ctx, o)
 }
 
 // Stop stops name and returns once its tree is verified empty.
@@ -360,6 +366,13 @@ type ReloadResult struct {
 // removed ones stopped, changed ones reconfigured and restarted if they
 // were running, unchanged ones left alone.
 func (s *Supervisor) Reload(ctx context.Context, cfg *config.File) (ReloadResult, error) {
+	return s.Apply(ctx, cfg, "reloaded "+cfg.Path)
+}
+
+// Apply is Reload for a configuration that changed for another reason
+// (a service defined through the API); what says why, in the daemon event
+// that reports the change.
+func (s *Supervisor) Apply(ctx context.Context, cfg *config.File, what string) (ReloadResult, error) {
 	var res ReloadResult
 	s.mu.Lock()
 	if s.closed {
@@ -418,9 +431,52 @@ func (s *Supervisor) Reload(ctx context.Context, cfg *config.File) (ReloadResult
 			}
 		}
 	}
-	s.bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("reloaded %s: %d added, %d removed, %d changed, %d unchanged",
-		cfg.Path, len(res.Added), len(res.Removed), len(res.Changed), len(res.Unchanged))})
+	s.bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("%s: %d added, %d removed, %d changed, %d unchanged",
+		what, len(res.Added), len(res.Removed), len(res.Changed), len(res.Unchanged))})
 	return res, errors.Join(errs...)
+}
+
+// Remove takes name out of the configuration: it is stopped completely
+// first (the verified stop of Stop), then commit runs (the daemon makes
+// the removal durable), then cfg, the configuration without it, takes
+// effect. A stop that cannot empty the tree, or a commit that fails,
+// changes nothing: the service stays, stop-failed or stopped. What a start
+// slipped in between the stop and the removal is stopped as completely.
+// The status is the service's last, with the stop's report.
+func (s *Supervisor) Remove(ctx context.Context, name string, cfg *config.File, commit func() error) (service.Status, error) {
+	svc, _, err := s.get(name)
+	if err != nil {
+		return service.Status{}, err
+	}
+	if _, ok := cfg.Services[name]; ok {
+		return svc.Status(), fmt.Errorf("supervisor: removing %s: the new configuration still has it", name)
+	}
+	st, err := svc.Stop(ctx)
+	if err != nil {
+		return st, err
+	}
+	if err := commit(); err != nil {
+		return st, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return st, service.ErrShutdown
+	}
+	delete(s.svcs, name)
+	s.cfg = cfg
+	s.mu.Unlock()
+	// From here no request finds it; Shutdown stops what one that found
+	// it just before may have started, and answers every later one.
+	if last, err := svc.Shutdown(ctx); err != nil {
+		s.bus.Emit(journal.Event{Kind: journal.Daemon, Service: name, Message: fmt.Sprintf("removed %s, but stopping what started meanwhile failed: %v", name, err)})
+		return last, err
+	} else if last.Starts > st.Starts {
+		st = last
+	}
+	svc.Close()
+	s.bus.Emit(journal.Event{Kind: journal.Daemon, Service: name, Message: fmt.Sprintf("removed service %s (stopped, 0 left)", name)})
+	return st, nil
 }
 
 // comparable drops what cannot be compared by value (compiled patterns are
@@ -462,7 +518,7 @@ type Survivor struct {
 // ShutdownResult is the outcome of a verified shutdown.
 type ShutdownResult struct {
 	Stopped   []string   `json:"stopped"`
-	Errors    []string   `json:"errors,omitempty"`
+	Errors    []string   `json:"errors"`
 	Survivors []Survivor `json:"survivors"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	"github.com/corral-sh/corral/internal/reclaim"
 	"github.com/corral-sh/corral/internal/render"
 	"github.com/corral-sh/corral/internal/service"
+	"github.com/corral-sh/corral/internal/statedir"
 	"github.com/corral-sh/corral/internal/watchdog"
 	"github.com/corral-sh/corral/proctree"
 )
@@ -260,6 +262,10 @@ func (s *Supervisor) SweepLeaks(ctx context.Context) int {
 	return n
 }
 
+// DefinitionsName is the store of services defined through the API in the
+// state directory (internal/daemon keeps it; a bundle includes it).
+const DefinitionsName = "services.json"
+
 // Bundle writes a diagnostic bundle (for one service, or all with "").
 // Unless force, one per reason per cool-down.
 func (s *Supervisor) Bundle(reason string, force bool, only string) (string, bool, error) {
@@ -299,6 +305,14 @@ func (s *Supervisor) Bundle(reason string, force bool, only string) (string, boo
 	files["events.jsonl"] = []byte(ev.String())
 	if raw, err := os.ReadFile(cfg.Path); err == nil {
 		files["corral.toml"] = []byte(diag.Redact(string(raw)))
+	}
+	// Services defined through the API are in the state directory, not in
+	// the file; the bundle redacts it as every file.
+	if f, err := statedir.OpenFile(s.opts.StateDir, DefinitionsName, os.O_RDONLY, 0); err == nil {
+		if raw, err := io.ReadAll(io.LimitReader(f, 16<<20)); err == nil {
+			files[DefinitionsName] = raw
+		}
+		f.Close()
 	}
 	ports := map[string][]string{}
 	for _, n := range cfg.Names() {

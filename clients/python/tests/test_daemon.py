@@ -165,6 +165,14 @@ def test_errors_by_code(launch: Launch, workdir: Path) -> None:
     with pytest.raises(corral.BadRequest, match="profile"):
         c.start("web", profile="no-such-profile")
 
+    # Routes the daemon does not have answer JSON with a code too.
+    with pytest.raises(corral.NotFound, match="no route GET /v1/nope") as nf:
+        c._call("GET", "/v1/nope", None, 10)
+    assert nf.value.status == 404 and nf.value.service == ""
+    with pytest.raises(corral.MethodNotAllowed, match="allowed: GET, HEAD") as na:
+        c._call("DELETE", "/v1/daemon", None, 10)
+    assert na.value.status == 405
+
     with pytest.raises(corral.NotReady) as nr:
         c.ensure("never", timeout=10)
     assert f"127.0.0.1:{never}/health" in nr.value.reason, nr.value.reason

@@ -141,7 +141,7 @@ def test_streams_resume_across_a_daemon_restart(launch: Launch, workdir: Path) -
 
         wait_until(saw_second, 20, "the second daemon's start event")
         seqs = [e.seq for e in seen]
-        assert seqs == sorted(set(seqs)), "events repeated or out of order across the restart"
+        assert seqs == sorted(set(seqs)), f"events repeated or out of order across the restart: {[(e.seq, e.kind, e.message[:50]) for e in seen]}"
         lines = [log_q.get(timeout=10) for _ in range(6)]
         assert [ln.text for ln in lines] == ["line 1", "line 2", "line 3"] * 2
         assert events.reconnects >= 1 and logs.reconnects >= 1
@@ -176,6 +176,55 @@ def test_follow_of_a_stopped_daemon_is_not_answering(launch: Launch, workdir: Pa
         wait_until(lambda: all_threads_stopped(c.pid), 5, "the daemon's threads stopped")
         began = time.monotonic()
         with pytest.raises(corral.NotAnswering, match="stopped answering"):
+            for _ in s:
+                pass
+        assert time.monotonic() - began < 3 and not s.timed_out
+    finally:
+        os.kill(c.pid, signal.SIGCONT)
+        s.close()
+
+
+def test_idle_follow_gets_heartbeats_and_never_yields_them(launch: Launch, workdir: Path) -> None:
+    cfg = write_config(workdir, {"web": late_http(free_port(), 0.1)})
+    c = launch(cfg)
+    last = list(c.events(n=1))[-1].seq
+    got: "queue.Queue[object]" = queue.Queue()
+    with c.events(follow=True, after=last, heartbeat=0.05, timeout=30) as ev:
+        def reader() -> None:
+            try:
+                for e in ev:
+                    got.put(e)
+            except BaseException as e:  # pragma: no cover - reported below
+                got.put(e)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        wait_until(lambda: ev.heartbeats >= 3, 10, "three heartbeats on an idle follow")
+        c.ensure("web", timeout=20)  # events again, after the heartbeats
+        while True:
+            e = got.get(timeout=10)
+            assert isinstance(e, corral.Event) and e.seq > last and e.kind, e  # never a heartbeat
+            if e.service == "web" and e.kind == "ready":
+                break
+        ev.close()
+        t.join(10)
+    assert not t.is_alive()
+
+
+def test_follow_whose_heartbeats_stop_is_dead(launch: Launch, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_daemon import all_threads_stopped
+
+    monkeypatch.setattr(corral.Stream, "heartbeat_slack", 0.3)
+    cfg = write_config(workdir, {"quiet": counter(1, 1, 0)})
+    c = launch(cfg)
+    c.liveness_every = 60.0  # only the heartbeats can tell
+    s = c.events(n=0, follow=True, heartbeat=0.1, timeout=20)
+    assert next(s).seq > 0  # the connection works
+    os.kill(c.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: all_threads_stopped(c.pid), 5, "the daemon's threads stopped")
+        began = time.monotonic()
+        with pytest.raises(corral.NotAnswering, match="neither an item nor a heartbeat"):
             for _ in s:
                 pass
         assert time.monotonic() - began < 3 and not s.timed_out

@@ -69,6 +69,7 @@ def test_shutdown_result_clean() -> None:
 @pytest.mark.parametrize("code,cls", [
     ("bad_request", corral.BadRequest), ("bad_config", corral.BadConfig),
     ("unknown_service", corral.UnknownService), ("profile_mismatch", corral.ProfileMismatch),
+    ("not_found", corral.NotFound), ("method_not_allowed", corral.MethodNotAllowed),
     ("external", corral.External), ("frozen", corral.Frozen), ("stop_incomplete", corral.StopIncomplete),
     ("leftover", corral.Leftover), ("stopped", corral.Stopped), ("port_in_use", corral.PortInUse),
     ("not_ready", corral.NotReady), ("unhealthy", corral.Unhealthy), ("exited", corral.Exited),

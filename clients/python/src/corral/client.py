@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, List, Mapping, Optional, Tuple, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union, overload
 from urllib.parse import quote, urlencode
 
 from .endpoint import Endpoint, default_state_dir, find_corral, locate, print_endpoint
@@ -195,9 +195,12 @@ class Corral:
         sock.settimeout(timeout)
         return sock, ep
 
-    def _call(self, method: str, path: str, query: Optional[Mapping[str, str]], timeout: Optional[float]) -> Any:
-        """One request; the decoded JSON of a 2xx answer, else the daemon's
-        error as its exception class."""
+    def _call(
+        self, method: str, path: str, query: Optional[Mapping[str, str]], timeout: Optional[float], body: Any = None
+    ) -> Any:
+        """One request (with ``body`` as its JSON body unless None); the
+        decoded JSON of a 2xx answer, else the daemon's error as its
+        exception class."""
         what = f"{method} {path}"
         began = time.monotonic()
         sock, ep = self._open(timeout)
@@ -205,9 +208,14 @@ class Corral:
         watch = _Liveness(self, sock, what, ep.address) if timeout is None else None
         try:
             url = path + ("?" + urlencode(dict(query)) if query else "")
-            conn.request(method, url, headers={"Accept": "application/json"})
+            headers = {"Accept": "application/json"}
+            data: Optional[bytes] = None
+            if body is not None:
+                data = json.dumps(body).encode("utf-8")
+                headers["Content-Type"] = "application/json"
+            conn.request(method, url, body=data, headers=headers)
             resp = conn.getresponse()
-            body = resp.read()
+            answer = resp.read()
         except socket.timeout:
             raise Timeout(
                 f"{what}: the daemon{_pid(ep)} on {ep.address} did not answer within {timeout}s "
@@ -230,13 +238,21 @@ class Corral:
             except OSError:
                 pass
         if resp.status // 100 != 2:
-            raise from_answer(resp.status, body, what)
+            raise from_answer(resp.status, answer, what)
         try:
-            return json.loads(body.decode("utf-8")) if body.strip() else None
+            return json.loads(answer.decode("utf-8")) if answer.strip() else None
         except ValueError as e:
             raise CorralError(f"{what}: the daemon's answer is not JSON: {e}") from None
 
-    def _action(self, name: str, verb: str, timeout: Optional[float], **params: Union[str, bool, None]) -> Service:
+    def _action(
+        self,
+        name: str,
+        verb: str,
+        timeout: Optional[float],
+        args: Optional[Sequence[str]] = None,
+        env: Optional[Mapping[str, str]] = None,
+        **params: Union[str, bool, None],
+    ) -> Service:
         q: Dict[str, str] = {}
         for k, v in params.items():
             if v is True:
@@ -247,7 +263,7 @@ class Corral:
             if timeout <= 0:
                 raise ValueError("timeout must be positive")
             q["timeout"] = go_duration(_daemon_share(timeout))
-        return Service.from_json(self._call("POST", f"/v1/services/{quote(name, safe='')}/{verb}", q, timeout))
+        return Service.from_json(self._call("POST", f"/v1/services/{quote(name, safe='')}/{verb}", q, timeout, _launch(args, env)))
 
     # --- routes ----------------------------------------------------------
 
@@ -284,14 +300,23 @@ class Corral:
         *,
         timeout: Optional[float] = None,
         profile: Optional[str] = None,
+        args: Optional[Sequence[str]] = None,
+        env: Optional[Mapping[str, str]] = None,
         restart_if_different: bool = False,
     ) -> Service:
         """Make a service ready and return once it is, starting it if
         needed. Idempotent: concurrent ensures (of any number of threads or
         programs) lead to one instance; during a restart corral's restart
         policy scheduled, it waits for that one. The call to make after
-        losing the connection to the server."""
-        return self._action(name, "ensure", timeout, profile=profile, restart_if_different=restart_if_different)
+        losing the connection to the server.
+
+        ``args`` and ``env`` are the instance's own arguments (after the
+        command and the profile's) and environment (over the service's
+        env): the user's launch options. None leaves them out (what runs
+        is accepted); given, even empty, a running instance with others is
+        :class:`~corral.errors.ProfileMismatch`, or is restarted with them
+        with ``restart_if_different``. docs/api.md, "Launch options"."""
+        return self._action(name, "ensure", timeout, args, env, profile=profile, restart_if_different=restart_if_different)
 
     def start(
         self,
@@ -299,21 +324,58 @@ class Corral:
         *,
         wait: bool = False,
         profile: Optional[str] = None,
+        args: Optional[Sequence[str]] = None,
+        env: Optional[Mapping[str, str]] = None,
         restart_if_different: bool = False,
         timeout: Optional[float] = None,
     ) -> Service:
         """Start a service (its ``after`` services first); return once it
-        runs, or once ready with ``wait``. A running one is left as it is."""
-        return self._action(name, "start", timeout, wait=wait, profile=profile, restart_if_different=restart_if_different)
+        runs, or once ready with ``wait``. A running one is left as it is
+        (``args``, ``env``: as for :meth:`ensure`)."""
+        return self._action(name, "start", timeout, args, env, wait=wait, profile=profile, restart_if_different=restart_if_different)
 
     def stop(self, name: str, *, timeout: Optional[float] = None) -> Service:
         """Stop a service; return once its tree is verified empty
         (``last_stop`` has the report)."""
         return self._action(name, "stop", timeout)
 
-    def restart(self, name: str, *, wait: bool = False, profile: Optional[str] = None, timeout: Optional[float] = None) -> Service:
-        """Stop a service completely, then start it (ready with ``wait``)."""
-        return self._action(name, "restart", timeout, wait=wait, profile=profile)
+    def restart(
+        self,
+        name: str,
+        *,
+        wait: bool = False,
+        profile: Optional[str] = None,
+        args: Optional[Sequence[str]] = None,
+        env: Optional[Mapping[str, str]] = None,
+        timeout: Optional[float] = None,
+    ) -> Service:
+        """Stop a service completely, then start it (ready with ``wait``),
+        with the instance's profile, arguments and environment unless
+        ``profile``, ``args`` or ``env`` name others (``args=[]``: none)."""
+        return self._action(name, "restart", timeout, args, env, wait=wait, profile=profile)
+
+    def define(self, name: str, definition: Mapping[str, Any], *, timeout: Optional[float] = None) -> Service:
+        """Define service ``name``, or change its definition, through the
+        API (PUT /v1/services/NAME). ``definition`` has the keys of a
+        ``[services.NAME]`` table of corral.toml, e.g.
+        ``{"command": ["python", "launch.py"], "ready": {"http": "http://127.0.0.1:7860/"}}``;
+        it is validated as the file is (:class:`~corral.errors.BadRequest`
+        naming the key; nothing changes), stored in the daemon's state
+        directory (it survives the daemon), and applied as a reload applies
+        a file: a new service starts if ``autostart`` (the default), a
+        running one whose definition changed is restarted with it. A
+        service of the configuration file is
+        :class:`~corral.errors.DefinedInFile`. Returns its status."""
+        if not isinstance(definition, Mapping):
+            raise TypeError("definition must be a mapping of the keys of a [services.NAME] table")
+        return Service.from_json(self._call("PUT", f"/v1/services/{quote(name, safe='')}", None, timeout, dict(definition)))
+
+    def remove(self, name: str, *, timeout: Optional[float] = None) -> Service:
+        """Stop a service defined through :meth:`define` completely (as
+        :meth:`stop` does) and forget its definition; returns its last
+        status (``last_stop`` has the report). A service of the
+        configuration file is :class:`~corral.errors.DefinedInFile`."""
+        return Service.from_json(self._call("DELETE", f"/v1/services/{quote(name, safe='')}", None, timeout))
 
     def reload(self, *, timeout: Optional[float] = None) -> ReloadResult:
         """Re-read the configuration and apply what changed; a bad file is
@@ -348,12 +410,13 @@ class Corral:
         after: Optional[int] = None,
         reconnect: bool = False,
         timeout: Optional[float] = None,
+        heartbeat: Optional[float] = None,
     ) -> "Stream[LogLine]":
         """A service's output: the last ``n`` lines (0: all kept), then,
         with ``follow``, new ones as they come. See :class:`Stream` for
-        ``after``, ``reconnect`` and ``timeout``."""
+        ``after``, ``reconnect``, ``timeout`` and ``heartbeat``."""
         return Stream(self, f"/v1/services/{quote(name, safe='')}/logs", LogLine.from_json, n=n, follow=follow, after=after,
-                      reconnect=reconnect, timeout=timeout, numbered_per_daemon=True)
+                      reconnect=reconnect, timeout=timeout, heartbeat=heartbeat)
 
     def events(
         self,
@@ -363,11 +426,29 @@ class Corral:
         after: Optional[int] = None,
         reconnect: bool = False,
         timeout: Optional[float] = None,
+        heartbeat: Optional[float] = None,
     ) -> "Stream[Event]":
         """The journal's events (spawn, ready, exit, restart, …): the last
         ``n``, then new ones with ``follow``. See :class:`Stream`."""
         return Stream(self, "/v1/events", Event.from_json, n=n, follow=follow, after=after,
-                      reconnect=reconnect, timeout=timeout, numbered_per_daemon=False)
+                      reconnect=reconnect, timeout=timeout, heartbeat=heartbeat)
+
+
+def _launch(args: Optional[Sequence[str]], env: Optional[Mapping[str, str]]) -> Optional[Dict[str, Any]]:
+    """The body of a start, ensure or restart: the launch options given
+    (None when neither is)."""
+    if args is None and env is None:
+        return None
+    body: Dict[str, Any] = {}
+    if args is not None:
+        if isinstance(args, (str, bytes)):
+            raise TypeError("args must be a list of strings, not a string (split it: ['--port', '7861'])")
+        body["args"] = list(args)
+    if env is not None:
+        if not isinstance(env, Mapping):
+            raise TypeError("env must be a mapping of names to strings")
+        body["env"] = dict(env)
+    return body
 
 
 def _pid(ep: Endpoint) -> str:
@@ -394,15 +475,24 @@ class Stream(Generic[T]):
     and stoppable from any thread.
 
     - ``after=SEQ`` yields only items numbered above SEQ (pass a previous
-      stream's :attr:`last_seq` to resume where it ended; what the daemon
-      no longer keeps is counted in :attr:`missed`).
-    - ``reconnect=True`` (with ``follow``) survives the daemon going away:
-      the stream reconnects, with backoff, and resumes after
-      :attr:`last_seq`; a log stream that finds a new daemon starts over
-      at its first line, since a new daemon numbers lines from 1 (events
-      are numbered on from the journal, so they just resume). Without it a
+      stream's :attr:`last_seq` to resume where it ended; the daemon is
+      asked ``after=SEQ``, and what it no longer keeps is counted in
+      :attr:`missed`).
+    - ``reconnect=True`` (with ``follow``) survives the daemon going away
+      and a connection gone silent: the stream reconnects, with backoff,
+      and resumes with ``after=`` :attr:`last_seq` (and the ``epoch`` of
+      its numbering); a log stream that finds a new daemon (another
+      ``Corral-Epoch``: a new daemon numbers lines from 1) starts over at
+      its first line (events are numbered on from the journal, so they just
+      resume). Without it a
       follow stream whose daemon went away raises
-      :class:`~corral.errors.ConnectionLost`.
+      :class:`~corral.errors.ConnectionLost`, and one gone silent
+      :class:`~corral.errors.NotAnswering`.
+    - ``heartbeat`` (seconds, with ``follow``) asks the daemon for a
+      heartbeat line that often while there is nothing to send (default:
+      the daemon's, 15 s). Heartbeats are never yielded; a follow that gets
+      no line for twice the interval and :attr:`heartbeat_slack` seconds
+      more takes its connection as dead.
     - ``timeout`` ends the stream after that many seconds
       (:attr:`timed_out` is then True).
     - :meth:`close` (any thread) ends it; iteration then stops at once.
@@ -410,6 +500,10 @@ class Stream(Generic[T]):
     Use it as a context manager so that its connection is closed even when
     the loop is left early.
     """
+
+    heartbeat_slack: float = 5.0
+    """Seconds a follow waits beyond two heartbeat intervals before it
+    takes its connection as dead (a loaded daemon may send one late)."""
 
     def __init__(
         self,
@@ -422,12 +516,14 @@ class Stream(Generic[T]):
         after: Optional[int],
         reconnect: bool,
         timeout: Optional[float],
-        numbered_per_daemon: bool,
+        heartbeat: Optional[float] = None,
     ) -> None:
         self._client, self._path = client, path
         self._parse: Callable[[Mapping[str, Any]], T] = parse
         self._n, self._follow, self._reconnect = n, follow, reconnect and follow
-        self._per_daemon = numbered_per_daemon
+        self._heartbeat = heartbeat
+        self._silent: Optional[str] = None  # why the connection was taken as dead
+        self._epoch = ""  # the numbering last_seq belongs to (Corral-Epoch)
         self.last_seq: int = after or 0
         """The number of the last item yielded (or ``after``)."""
         self._have_seq = after is not None
@@ -436,6 +532,8 @@ class Stream(Generic[T]):
         or dropped for a follower too slow to read them."""
         self.reconnects: int = 0
         """How often the stream reconnected."""
+        self.heartbeats: int = 0
+        """Heartbeat lines received (and not yielded) while following."""
         self.timed_out = False
         self._iterating = False
         self._stop = threading.Event()
@@ -443,7 +541,6 @@ class Stream(Generic[T]):
         self._sock: Any = None
         self._conn: Optional[_HTTP] = None
         self._resp: Optional[http.client.HTTPResponse] = None
-        self._daemon: Optional[Tuple[int, Any]] = None
         self._watch: Optional[_Liveness] = None
         self._timer: Optional[threading.Timer] = None
         if timeout is not None:
@@ -510,16 +607,15 @@ class Stream(Generic[T]):
 
     def _open(self) -> None:
         c = self._client
-        if self._per_daemon and self._reconnect:
-            info = c.daemon(timeout=c.connect_timeout)
-            ident = (info.pid, info.started)
-            if self._daemon is not None and ident != self._daemon and self._have_seq:
-                self.last_seq = 0  # a new daemon: its lines are numbered from 1
-            self._daemon = ident
-        resume = self._have_seq
-        q = {"n": "0" if resume else str(self._n)}
+        # A resume asks for what follows the last item, not for everything
+        # kept to skip the start of it.
+        q = {"after": str(self.last_seq)} if self._have_seq else {"n": str(self._n)}
+        if self._have_seq and self._epoch:
+            q["epoch"] = self._epoch  # a new daemon's lines start over instead of being skipped
         if self._follow:
             q["follow"] = "1"
+            if self._heartbeat is not None:
+                q["heartbeat"] = go_duration(self._heartbeat)
         sock, ep = c._open(None)
         conn = _HTTP(sock)
         with self._lock:
@@ -545,6 +641,27 @@ class Stream(Generic[T]):
             body = resp.read()
             self._drop()
             raise from_answer(resp.status, body, f"GET {self._path}")
+        # Another numbering than last_seq's (a new daemon's log lines start
+        # at 1): the daemon started over at its oldest item; take them all.
+        epoch = resp.getheader("Corral-Epoch") or ""
+        if self._have_seq and epoch and self._epoch and epoch != self._epoch:
+            self.last_seq = 0
+        self._epoch = epoch or self._epoch
+        try:
+            if self._have_seq and int(resp.getheader("Corral-Last-Seq") or "") < self.last_seq:
+                self.last_seq = 0
+        except ValueError:
+            pass
+        try:
+            every = int(resp.getheader("Corral-Heartbeat-Ms") or "") / 1000
+            if every > 0:
+                # No line (item or heartbeat) within this: the connection is dead.
+                limit = 2 * every + self.heartbeat_slack
+                sock.settimeout(limit)
+                self._silent = (f"GET {self._path}: the daemon on {ep.address} sent neither an item nor a heartbeat "
+                                f"(due every {every}s) for {limit}s: the connection is taken as dead")
+        except ValueError:
+            pass
         self._resp = resp
 
 
@@ -574,12 +691,15 @@ class Stream(Generic[T]):
                         raise StopIteration
                 resp = self._resp
                 assert resp is not None
+                silent = None
                 try:
                     line = resp.readline(4 << 20)
+                except socket.timeout:
+                    line, silent = b"", self._silent
                 except (OSError, http.client.HTTPException, ValueError):
                     line = b""
                 if not line:
-                    fired = self._watch.fired if self._watch is not None else None
+                    fired = (self._watch.fired if self._watch is not None else None) or silent
                     with self._lock:
                         self._drop()
                     if self._stop.is_set() or not self._follow:
@@ -598,6 +718,9 @@ class Stream(Generic[T]):
                 except ValueError:
                     continue  # a line cut short by a connection that broke
                 if not isinstance(doc, dict):
+                    continue
+                if doc.get("heartbeat") is True:
+                    self.heartbeats += 1  # the connection lives; nothing to yield
                     continue
                 item = self._parse(doc)
                 if self._have_seq:

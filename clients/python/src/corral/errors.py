@@ -107,9 +107,24 @@ class UnknownService(DaemonError):
     code = "unknown_service"
 
 
+class NotFound(DaemonError):
+    """``not_found`` (404): no route of that path: a client newer than the
+    daemon, or a mistyped path."""
+
+    code = "not_found"
+
+
+class MethodNotAllowed(DaemonError):
+    """``method_not_allowed`` (405): the path's routes take other methods
+    (the answer's Allow header lists them)."""
+
+    code = "method_not_allowed"
+
+
 class ProfileMismatch(DaemonError):
-    """``profile_mismatch`` (409): the running instance has another profile;
-    restart it, or pass ``restart_if_different=True``."""
+    """``profile_mismatch`` (409): the running instance has another profile,
+    other arguments or another environment than the call names; restart it,
+    or pass ``restart_if_different=True``."""
 
     code = "profile_mismatch"
 
@@ -152,6 +167,14 @@ class PortInUse(DaemonError):
     corral does not own (the message names it)."""
 
     code = "port_in_use"
+
+
+class DefinedInFile(DaemonError):
+    """``defined_in_file`` (409): :meth:`~corral.Corral.define` or
+    :meth:`~corral.Corral.remove` of a service the configuration file
+    defines; change it in the file and reload."""
+
+    code = "defined_in_file"
 
 
 class ServiceFailed(DaemonError):
@@ -266,6 +289,8 @@ _BY_CODE: Dict[str, Type[DaemonError]] = {
         BadRequest,
         BadConfig,
         UnknownService,
+        NotFound,
+        MethodNotAllowed,
         ProfileMismatch,
         External,
         Frozen,
@@ -273,6 +298,7 @@ _BY_CODE: Dict[str, Type[DaemonError]] = {
         Leftover,
         Stopped,
         PortInUse,
+        DefinedInFile,
         NotReady,
         Unhealthy,
         Exited,

@@ -218,6 +218,10 @@ class Service:
     previous_pid: int = 0
     mechanism: str = ""
     profile: str = ""
+    args: List[str] = field(default_factory=list)
+    """The instance's own arguments (launch options)."""
+    env_keys: List[str] = field(default_factory=list)
+    """The names of the instance's own environment variables; the values are never shown."""
     started_at: Optional[datetime] = None
     restarts: int = 0
     starts: int = 0
@@ -254,6 +258,8 @@ class Service:
             previous_pid=_i(d, "previous_pid"),
             mechanism=_s(d, "mechanism"),
             profile=_s(d, "profile"),
+            args=_strs(d, "args"),
+            env_keys=_strs(d, "env_keys"),
             started_at=parse_time(d.get("started_at")),
             restarts=_i(d, "restarts"),
             starts=_i(d, "starts"),
@@ -281,6 +287,12 @@ class DaemonInfo:
     state_dir: str
     started: Optional[datetime]
     mechanism: str
+    """The containment tier new trees get: cgroup-v2, pgroup, job-object
+    (none: no tree can start; ``mechanism_note`` says why)."""
+    containment: str = ""
+    """The containment asked for: auto, cgroup or pgroup."""
+    mechanism_note: str = ""
+    """Why ``mechanism`` is not the platform's best, or why no tree can start."""
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -292,6 +304,8 @@ class DaemonInfo:
             state_dir=_s(d, "state_dir"),
             started=parse_time(d.get("started")),
             mechanism=_s(d, "mechanism"),
+            containment=_s(d, "containment"),
+            mechanism_note=_s(d, "mechanism_note"),
             raw=dict(d),
         )
 

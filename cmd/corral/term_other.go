@@ -1,0 +1,7 @@
+//go:build !unix && !windows
+
+package main
+
+import "os"
+
+func fileWidth(*os.File) int { return 0 }
