@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -461,6 +462,31 @@ func (c *Client) Bundle(ctx context.Context, service string) (string, error) {
 	return out.Path, c.do(ctx, "POST", "/v1/bundle", q, &out)
 }
 
+// Dashboard starts the daemon's dashboard on addr ("": the configured
+// [corral] http address, else a free port of 127.0.0.1), or finds the one
+// that runs, and returns its URL. The URL carries the dashboard's token:
+// whoever has it can start and stop services.
+func (c *Client) Dashboard(ctx context.Context, addr string) (string, error) {
+	var out struct {
+		URL string `json:"url"`
+	}
+	q := url.Values{}
+	if addr != "" {
+		q.Set("addr", addr)
+	}
+	return out.URL, c.do(ctx, "POST", "/v1/dashboard", q, &out)
+}
+
+// Metrics returns the daemon's metrics in Prometheus' text format.
+func (c *Client) Metrics(ctx context.Context) (string, error) {
+	var b strings.Builder
+	err := c.call(ctx, "GET", "/metrics", nil, func(resp *http.Response) error {
+		_, err := io.Copy(&b, resp.Body)
+		return err
+	})
+	return b.String(), err
+}
+
 // Logs returns the last n lines of a service's output; with follow, fn is
 // called for every line until ctx ends or the daemon goes away.
 func (c *Client) Logs(ctx context.Context, name string, n int, follow bool, fn func(LogLine) error) error {
@@ -473,9 +499,12 @@ func (c *Client) Events(ctx context.Context, n int, follow bool, fn func(Event) 
 	return c.EventsWith(ctx, StreamOptions{N: n, Follow: follow}, fn)
 }
 
-// LogsWith is Logs with every option. Lines are numbered per service and
-// per daemon run: a new daemon numbers from 1 again, and a Reconnect that
-// finds one starts over at its oldest line.
+// LogsWith is Logs with every option. Lines are numbered per service; a
+// daemon restarted after a clean shutdown numbers on (its old lines keep
+// their numbers), one started after a crash numbers from 1 again in a new
+// epoch, and a Reconnect that finds one starts over at its oldest line. A
+// follow without Reconnect returns nil when the daemon ends it as it
+// shuts down.
 func (c *Client) LogsWith(ctx context.Context, name string, o StreamOptions, fn func(LogLine) error) error {
 	return streamWith(c, ctx, "/v1/services/"+url.PathEscape(name)+"/logs", o, func(l LogLine) uint64 { return l.Seq }, fn)
 }

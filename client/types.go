@@ -12,6 +12,12 @@ type Process struct {
 	RSS        int64     `json:"rss"`
 	State      string    `json:"state"`
 	StartTicks uint64    `json:"start_ticks"`
+	// CPUSeconds is the processor time it used (with the children it
+	// waited for), in seconds; 0 where the OS does not say.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// GPUMemory is the GPU memory it holds, in bytes, for members of a
+	// service's tree where nvidia-smi answers; nil otherwise.
+	GPUMemory *int64 `json:"gpu_memory,omitempty"`
 }
 
 // StopReport says what stopping a tree did.
@@ -63,6 +69,25 @@ type Service struct {
 	Members      []Process   `json:"members,omitempty"`
 	MemberCount  int         `json:"member_count"`
 	RSS          int64       `json:"rss"`
+	// CPUSeconds is the processor time of the tree's live members, in
+	// seconds (a member's share leaves it when the member exits).
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// GPUMemory is the GPU memory of the tree, in bytes; nil where
+	// nvidia-smi is not installed or failed.
+	GPUMemory *int64 `json:"gpu_memory,omitempty"`
+	// Profiles names the service's profiles, sorted.
+	Profiles []string `json:"profiles"`
+	// LastStopGPU is the GPU check of the last stop, where nvidia-smi
+	// answered and the tree held GPU memory before it.
+	LastStopGPU *GPURelease `json:"last_stop_gpu,omitempty"`
+}
+
+// GPURelease says whether the GPU memory a stopped tree held was released.
+type GPURelease struct {
+	Held     int64 `json:"held"`     // bytes its members held just before the stop
+	Holders  int   `json:"holders"`  // members that held any
+	Released bool  `json:"released"` // none of them is listed by nvidia-smi after the stop
+	Left     []int `json:"left"`     // pids still listed after the stop
 }
 
 // Limits are a service's runaway limits and what a breach does.
@@ -95,6 +120,9 @@ type Daemon struct {
 	ConfigRead   time.Time `json:"config_read"`
 	// ExitWith is the process whose exit shuts the daemon down, 0 for none.
 	ExitWith int `json:"exit_with,omitempty"`
+	// Dashboard is where the dashboard listens (127.0.0.1:PORT), "" when
+	// it does not run; Client.Dashboard gives its URL.
+	Dashboard string `json:"dashboard,omitempty"`
 }
 
 // LogLine is one line of a service's output.

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !linux
 
 package proctree
 
@@ -11,9 +11,10 @@ import (
 )
 
 // copyBufs are borrowed only while a pipe has data. A plain io.Copy keeps a
-// 32 KiB buffer per stream for the life of the tree, which for a daemon with
-// a hundred quiet services is several megabytes doing nothing.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// buffer per stream for the life of the tree, which for a daemon with a
+// hundred quiet services is several megabytes doing nothing. 64 KiB is a
+// Linux pipe's default capacity: a full pipe is emptied in one read.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // copyPipe copies r (a pipe in the runtime poller) to w until EOF.
 func copyPipe(w io.Writer, r *os.File) {
@@ -22,6 +23,7 @@ func copyPipe(w io.Writer, r *os.File) {
 		io.Copy(w, r)
 		return
 	}
+	pace := newPacer()
 	for {
 		var buf *[]byte
 		var n int
@@ -32,6 +34,7 @@ func copyPipe(w io.Writer, r *os.File) {
 			if errors.Is(rerr, syscall.EAGAIN) {
 				copyBufs.Put(buf)
 				buf = nil
+				pace.idle()
 				return false // wait for readiness without holding the buffer
 			}
 			return true
@@ -44,6 +47,9 @@ func copyPipe(w io.Writer, r *os.File) {
 		}
 		if err != nil || (rerr != nil && !errors.Is(rerr, syscall.EINTR)) || (n == 0 && rerr == nil) {
 			return
+		}
+		if n > 0 {
+			pace.read(n, len(*buf))
 		}
 	}
 }

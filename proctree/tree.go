@@ -121,6 +121,9 @@ type Process struct {
 	// StartTicks is the raw start time that, with PID and the boot id,
 	// identifies the process across PID reuse.
 	StartTicks uint64 `json:"start_ticks"`
+	// CPUSeconds is the processor time it used, user and system, with the
+	// children it waited for (Linux and Windows; 0 elsewhere).
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // StopReport says what Stop did.
@@ -476,7 +479,7 @@ func (t *Tree) Stats() ([]Process, error) {
 	}
 	out := make([]Process, len(ms))
 	for i, m := range ms {
-		out[i] = Process{PID: m.stat.PID, PPID: m.stat.PPID, PGID: m.stat.PGID, StartTicks: m.stat.StartTicks, RSS: m.stat.RSS, State: string(m.stat.State)}
+		out[i] = Process{PID: m.stat.PID, PPID: m.stat.PPID, PGID: m.stat.PGID, StartTicks: m.stat.StartTicks, RSS: m.stat.RSS, State: string(m.stat.State), CPUSeconds: m.stat.CPU.Seconds()}
 	}
 	return out, nil
 }
@@ -495,6 +498,7 @@ func describe(s procinfo.Stat) Process {
 		Cmdline:    argv,
 		RSS:        s.RSS,
 		State:      string(s.State),
+		CPUSeconds: s.CPU.Seconds(),
 	}
 }
 

@@ -113,10 +113,12 @@ Exit codes: 0 valid, 2 invalid or missing.`,
 }
 
 type checkJSON struct {
-	File     string         `json:"file"`
-	Valid    bool           `json:"valid"`
-	Errors   []checkProblem `json:"errors"`
-	Services []checkService `json:"services"`
+	File     string              `json:"file"`
+	Valid    bool                `json:"valid"`
+	Errors   []checkProblem      `json:"errors"`
+	Services []checkService      `json:"services"`
+	Includes []string            `json:"includes"`
+	Groups   map[string][]string `json:"groups"`
 }
 
 type checkProblem struct {
@@ -139,7 +141,7 @@ type checkService struct {
 }
 
 func checkReport(path string, f *config.File, err error) checkJSON {
-	out := checkJSON{File: path, Valid: err == nil, Errors: []checkProblem{}, Services: []checkService{}}
+	out := checkJSON{File: path, Valid: err == nil, Errors: []checkProblem{}, Services: []checkService{}, Includes: []string{}, Groups: map[string][]string{}}
 	if err != nil {
 		ps := configProblems(err)
 		for _, p := range ps {
@@ -149,6 +151,10 @@ func checkReport(path string, f *config.File, err error) checkJSON {
 			out.Errors = append(out.Errors, checkProblem{File: path, Message: err.Error()})
 		}
 		return out
+	}
+	out.Includes = nonNil(f.Includes)
+	for gname, members := range f.Groups {
+		out.Groups[gname] = members
 	}
 	for _, n := range f.Names() {
 		s := f.Services[n]
@@ -176,6 +182,13 @@ func profileNames(s *config.Service) []string {
 
 // readyText says what makes a service ready, in a few words.
 func readyText(p config.Probe) string {
+	if len(p.All) > 0 {
+		all := make([]string, len(p.All))
+		for i, q := range p.All {
+			all[i] = readyText(q)
+		}
+		return strings.Join(all, " and ")
+	}
 	var parts []string
 	if p.HTTP != "" {
 		parts = append(parts, p.HTTP)
@@ -214,7 +227,14 @@ func printCheck(w io.Writer, path string, f *config.File) {
 	if len(f.Services) == 1 {
 		noun = "service"
 	}
-	fmt.Fprintf(w, "%s is valid: %d %s, %d started by corral up\n", path, len(f.Services), noun, auto)
+	fmt.Fprintf(w, "%s is valid: %d %s, %d started by corral up", path, len(f.Services), noun, auto)
+	if n := len(f.Includes); n > 0 {
+		fmt.Fprintf(w, " (with %d included %s: %s)", n, map[bool]string{true: "file", false: "files"}[n == 1], strings.Join(f.Includes, ", "))
+	}
+	fmt.Fprintln(w)
+	for _, gname := range sortedGroups(f.Groups) {
+		fmt.Fprintf(w, "group @%s: %s\n", gname, strings.Join(f.Groups[gname], ", "))
+	}
 	if len(f.Services) == 0 {
 		fmt.Fprintln(w, "add one: [services.NAME] with command = [\"program\", \"arg\"] (docs/configuration.md)")
 		return

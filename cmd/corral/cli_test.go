@@ -87,7 +87,7 @@ func TestCheckInvalid(t *testing.T) {
 	cfg := writeConfig(t, `[services.web]
 command = ["python", "main.py"]
 comand = "x"
-ready = [{ http = "http://127.0.0.1:8188/" }]
+ready = "http://127.0.0.1:8188/"
 
 [service.x]
 shell = "y"
@@ -97,7 +97,7 @@ shell = "y"
 		t.Errorf("exit %d (want 2), stdout %q", code, out)
 	}
 	wantOutput(t, "stderr", errs, fmt.Sprintf(`corral: %[1]s:3:1: services.web.comand: unknown key (did you mean "command"?); docs/configuration.md lists every key
-corral: %[1]s:4:9: services.web.ready: expected a table ({ http = "..." }), found a list
+corral: %[1]s:4:9: services.web.ready: expected a table ({ http = "..." }) or a list of them ([{ http = "..." }, { log = "..." }]), found a string ("http://127.0.0.1:8188/")
 corral: %[1]s:6:1: service: unknown key (did you mean "services"?); docs/configuration.md lists every key
 corral: %[1]s: 3 errors; fix it and run corral check again
 `, cfg))

@@ -16,7 +16,7 @@ import (
 
 // serviceArgs is how many service names each command takes (0: any).
 var serviceArgs = map[string]int{
-	"ensure": 1, "status": 1, "logs": 1, "bundle": 1,
+	"ensure": 1, "status": 1, "logs": 0, "bundle": 1,
 	"start": 0, "stop": 0, "restart": 0, "up": 0, "health": 0,
 }
 
@@ -34,6 +34,11 @@ func (g *globals) completeServices(limit int) cobra.CompletionFunc {
 		for _, n := range sk.Names() {
 			if strings.HasPrefix(n, toComplete) && !slices.Contains(args, n) {
 				out = append(out, n)
+			}
+		}
+		for _, gname := range sortedGroups(sk.Groups) {
+			if ref := "@" + gname; strings.HasPrefix(ref, toComplete) && !slices.Contains(args, ref) {
+				out = append(out, ref)
 			}
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
@@ -75,4 +80,13 @@ func addCompletion(root *cobra.Command, g *globals) {
 			}
 		}
 	}
+}
+
+func sortedGroups(groups map[string][]string) []string {
+	out := make([]string, 0, len(groups))
+	for g := range groups {
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
 }

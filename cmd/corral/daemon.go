@@ -22,6 +22,7 @@ import (
 	"github.com/corral-sh/corral/internal/daemon"
 	"github.com/corral-sh/corral/internal/diag"
 	"github.com/corral-sh/corral/internal/ipc"
+	"github.com/corral-sh/corral/internal/logs"
 	"github.com/corral-sh/corral/internal/statedir"
 	"github.com/corral-sh/corral/internal/supervisor"
 )
@@ -43,6 +44,7 @@ func (g *globals) client() *client.Client {
 func addDaemonCommands(root *cobra.Command, g *globals) {
 	var exitWith int
 	var noKeeper, printEndpoint bool
+	var logFile string
 	daemonCmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the supervisor in the foreground (SIGHUP reloads, SIGTERM/SIGINT shut down verified)",
@@ -62,12 +64,22 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 			if err := checkExitWith(cmd, exitWith); err != nil {
 				return err
 			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			logOut, out := cmd.ErrOrStderr(), cmd.OutOrStdout()
+			var lf *logs.File
+			if logFile != "" {
+				// Rotated (daemonlog.go); corral up asks for it.
+				if lf, err = openDaemonLog(logFile); err != nil {
+					return err
+				}
+				defer lf.Close()
+				logOut, out = lf, lf
+			}
+			log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			cfgPath, _ := filepath.Abs(g.config)
 			stateDir, _ := filepath.Abs(g.state())
 			o := daemon.Options{
 				ConfigPath: cfgPath, StateDir: stateDir, Containment: c, Version: buildVersion(), Log: log,
-				ExitWith: exitWith,
+				ExitWith: exitWith, LogFile: lf,
 			}
 			// On Windows the kernel kills every job when corral's handles
 			// close, which is the keeper's job; and fd 3 cannot be handed on.
@@ -90,12 +102,13 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 				if err != nil {
 					return err
 				}
-				return printShutdown(cmd.OutOrStdout(), res)
+				return printShutdown(out, res)
 			})
 		},
 	}
 	daemonCmd.Flags().IntVar(&exitWith, "exit-with", 0, "shut down (verified) when process PID exits")
 	daemonCmd.Flags().BoolVar(&printEndpoint, "print-endpoint", false, "print the endpoint (JSON: version, transport, address, state_dir) a daemon of this state directory listens on, and exit; starts nothing")
+	daemonCmd.Flags().StringVar(&logFile, "log-file", "", "write the daemon's log to FILE, rotated as [corral] logs says (corral up uses the state directory's daemon.log)")
 	daemonCmd.Flags().BoolVar(&noKeeper, "no-keeper", false, "run no keeper process (services then outlive a SIGKILLed daemon until the next start reaps them)")
 	root.AddCommand(daemonCmd)
 
@@ -175,7 +188,7 @@ func addDaemonCommands(root *cobra.Command, g *globals) {
 	var upTimeout time.Duration
 	var upExitWith int
 	up := &cobra.Command{
-		Use:   "up [SERVICE...]",
+		Use:   "up [SERVICE|@GROUP...]",
 		Short: "Check the configuration, start the daemon in the background if none runs, then ensure the services (default: every autostart service)",
 		Long: `up first checks the configuration as corral check does, and on a bad file
 stops there: nothing is started or changed. It then starts the daemon in
@@ -208,6 +221,9 @@ run to make sure things are up, should not do): corral reload applies it.`,
 			} else if err != nil {
 				return err
 			} else if err := g.checkRunning(cmd, info, cfg, upExitWith); err != nil {
+				return err
+			}
+			if args, err = expandWith(args, cfg.Groups, cfg.Names()); err != nil {
 				return err
 			}
 			if len(args) == 0 {
@@ -255,9 +271,12 @@ run to make sure things are up, should not do): corral reload applies it.`,
 			if err != nil {
 				return err
 			}
-			// Wait until the daemon has let go of its socket.
+			// Wait until the daemon has let go of its socket, and of its
+			// lock (released last, as it exits): a corral up right after
+			// then starts a new daemon rather than finding the lock held.
 			for i := 0; i < 100; i++ {
-				if _, err := cl.Daemon(cmd.Context()); errors.Is(err, client.ErrNoDaemon) {
+				_, err := cl.Daemon(cmd.Context())
+				if _, held := ipc.LockHolder(g.state()); errors.Is(err, client.ErrNoDaemon) && !held {
 					break
 				}
 				time.Sleep(20 * time.Millisecond)
@@ -317,7 +336,7 @@ func (g *globals) spawnDaemon(ctx context.Context, cl *client.Client, exitWith i
 		return err
 	}
 	cfgPath, _ := filepath.Abs(g.config)
-	cmd := exec.Command(exe, "daemon", "-c", cfgPath, "--state-dir", g.state(), "--containment", g.containment)
+	cmd := exec.Command(exe, "daemon", "-c", cfgPath, "--state-dir", g.state(), "--containment", g.containment, "--log-file", logPath)
 	if exitWith != 0 {
 		cmd.Args = append(cmd.Args, "--exit-with", strconv.Itoa(exitWith))
 	}

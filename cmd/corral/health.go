@@ -44,7 +44,7 @@ func addHealthCommand(root *cobra.Command, g *globals) {
 	var live bool
 	var timeout time.Duration
 	c := &cobra.Command{
-		Use:   "health [SERVICE...]",
+		Use:   "health [SERVICE|@GROUP...]",
 		Short: "Exit 0 if the services are ready (--live: alive); for container and cluster probes",
 		Long: `health asks the daemon for each service's state and exits 0 only if every one
 passes; with no SERVICE, every service of the daemon. It prints one line per
@@ -73,7 +73,11 @@ Exit codes: 0 healthy, 1 not healthy (or the daemon did not answer in time),
 					return err
 				}
 			} else {
-				for _, n := range args {
+				names, err := g.expand(args)
+				if err != nil {
+					return err
+				}
+				for _, n := range names {
 					s, err := cl.Inspect(ctx, n)
 					if err != nil {
 						return err

@@ -35,7 +35,10 @@ var examples = map[string]string{
   corral status --json`,
 	"logs": `  corral logs webui                    # the last 100 lines
   corral logs webui -f                 # and follow
-  corral logs webui -n 0 > webui.txt   # every kept line`,
+  corral logs webui -n all > webui.txt # every kept line
+  corral logs                          # every service, merged by time
+  corral logs -f -n 0                  # every service, only what comes from now on
+  corral logs webui --since 10m -t     # the last ten minutes, with times`,
 	"events": `  corral events                        # the last 100 events
   corral events -f --json              # follow, one JSON object per line`,
 	"reload": `  corral reload                        # after editing corral.toml: applies only what changed

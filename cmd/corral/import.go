@@ -41,15 +41,17 @@ Nothing is dropped silently.
 
   supervisord   supervisord.conf with its [include] files; %(ENV_X)s is
                 expanded from the environment of the import
-  procfile      a Procfile and the .env beside it (foreman, overmind); PORT
-                as they assign it (5000, 5100, ...; the base from .env's PORT)
+  procfile      a Procfile and the .env beside it (foreman, overmind), which
+                becomes env_file (read at each start); PORT as they assign
+                it (5000, 5100, ...; the base from .env's PORT)
   pm2           ecosystem.config.js (evaluated with node), .json or .yaml;
                 --env NAME takes env_NAME, as pm2 start --env NAME does
 
 The format is taken from the file's name when not given. An existing file is
 never replaced without --force. The written file is checked as the daemon
-would load it; a problem (a directory that does not exist here) is named
-with its line, and import then exits 1. Exit 2: the input cannot be read.`,
+would load it; a problem (a directory that does not exist here, a user =
+other than yours when not run as root) is named with its line, and import
+then exits 1. Exit 2: the input cannot be read.`,
 		Example: `  corral import /etc/supervisor/supervisord.conf   # ./corral.toml, report on stderr
   corral import Procfile -o app/corral.toml
   corral import pm2 ecosystem.config.js --env production --report import.txt

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,8 +30,9 @@ func (e *env) writeFiles(files map[string]string) {
 
 // importRun imports a file with corral import, starts the result with
 // corral up, checks that every service runs (and that web answers on the
-// port the import gave it), and shuts down verified, with nothing left.
-func importRun(t *testing.T, e *env, args []string, extraEnv []string, webPort int, wantServices []string) {
+// port the import gave it), runs whileUp (if any), and shuts down
+// verified, with nothing left.
+func importRun(t *testing.T, e *env, args []string, extraEnv []string, webPort int, wantServices []string, whileUp func(toml []byte)) {
 	t.Helper()
 	cmd := e.command(append([]string{"import"}, args...)...)
 	cmd.Env = append(cmd.Env, extraEnv...)
@@ -68,6 +70,9 @@ func importRun(t *testing.T, e *env, args []string, extraEnv []string, webPort i
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"ok":true`) {
 		t.Fatalf("web answered %d %q", resp.StatusCode, body)
 	}
+	if whileUp != nil {
+		whileUp(toml)
+	}
 	ids := e.instances()
 	if len(ids) < len(wantServices) {
 		t.Fatalf("%d instances for %d services", len(ids), len(wantServices))
@@ -82,9 +87,23 @@ func importRun(t *testing.T, e *env, args []string, extraEnv []string, webPort i
 	}
 }
 
+// waitLog waits until the last lines of a service's log contain want.
+func (e *env) waitLog(name, want string) {
+	e.t.Helper()
+	var out string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if out = e.must("logs", name, "-n", "3"); strings.Contains(out, want) {
+			return
+		}
+	}
+	e.t.Fatalf("%s's log does not show %q:\n%s", name, want, out)
+}
+
 // A Procfile and its .env, as foreman runs them: web is the WebUI-like
 // fixture tree (workers, a setsid daemon, a respawner) listening on $PORT,
-// worker a shell loop reading a variable of the .env.
+// worker a shell loop reading a variable of the .env, which the import
+// names as env_file: a changed .env reaches the next start, with no new
+// import and no reload.
 func TestE2EImportProcfileRuns(t *testing.T) {
 	port := freePort(t)
 	e := newEnv(t, "")
@@ -93,18 +112,30 @@ func TestE2EImportProcfileRuns(t *testing.T) {
 			"worker: while :; do echo \"working on $QUEUE\"; sleep 0.2; done\n",
 		".env": fmt.Sprintf("# foreman takes the base port from here\nPORT=%d\nQUEUE=\"default,mailers\"\nGORACE=atexit_sleep_ms=0\n", port),
 	})
-	importRun(t, e, []string{"Procfile", "--force"}, nil, port, []string{"web", "worker"})
-	if out := e.must("logs", "worker", "-n", "3"); !strings.Contains(out, "working on default,mailers") {
-		t.Errorf("worker's log does not show the .env's QUEUE:\n%s", out)
-	}
+	importRun(t, e, []string{"Procfile", "--force"}, nil, port, []string{"web", "worker"}, func(toml []byte) {
+		if !bytes.Contains(toml, []byte(`env_file = ".env"`)) || bytes.Contains(toml, []byte("QUEUE = ")) {
+			t.Fatalf("the .env is not the services' env_file:\n%s", toml)
+		}
+		e.waitLog("worker", "working on default,mailers")
+		e.writeFiles(map[string]string{".env": fmt.Sprintf("PORT=%d\nQUEUE=urgent\nGORACE=atexit_sleep_ms=0\n", port)})
+		e.must("restart", "worker")
+		e.waitLog("worker", "working on urgent")
+	})
 }
 
 // A supervisord.conf with an [include], %(ENV_X)s, %(process_num)d,
-// numprocs, priorities, environment= quoting and settings corral does not
-// need (stopasgroup) or have (user, stdout_logfile).
+// numprocs, priorities, environment= quoting, user= (the user running the
+// test: any other needs root and access to the test binary), umask=, a
+// [group:x], and settings corral does not need (stopasgroup) or have
+// (stdout_logfile).
 func TestE2EImportSupervisordRuns(t *testing.T) {
 	port := freePort(t)
 	e := newEnv(t, "")
+	userLine, wantUser := "", ""
+	if me, err := user.Current(); err == nil {
+		userLine = "user=" + me.Username + "\n"
+		wantUser = "conf.d/ui.conf:10: ui: user = " + me.Username + ": approximated: written as user = \"" + me.Username + "\""
+	}
 	if err := os.Mkdir(filepath.Join(e.dir, "conf.d"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +150,7 @@ stopasgroup=true
 killasgroup=true
 stopwaitsecs=5
 startsecs=1
-user=nobody
+` + userLine + `umask=027
 stdout_logfile=/var/log/ui.log
 `,
 		"conf.d/ticker.conf": `[program:ticker]
@@ -129,18 +160,29 @@ numprocs=2
 priority=20
 environment=WHO="the ticker, %(program_name)s"
 autorestart=true
+
+[group:ticks]
+programs=ticker
 `,
 	})
 	importRun(t, e, []string{"supervisord", "supervisord.conf", "-o", "corral.toml", "--force", "--report", "import.txt"},
-		[]string{"IMPORT_E2E_PORT=" + strconv.Itoa(port)}, port, []string{"ui", "ticker_0", "ticker_1"})
-	if out := e.must("logs", "ticker_1", "-n", "3"); !strings.Contains(out, "tick 1 the ticker, ticker") {
-		t.Errorf("ticker_1's log:\n%s", out)
-	}
+		[]string{"IMPORT_E2E_PORT=" + strconv.Itoa(port)}, port, []string{"ui", "ticker_0", "ticker_1"}, func(toml []byte) {
+			e.waitLog("ticker_1", "tick 1 the ticker, ticker")
+			// umask=027 reached the server: its own process has it.
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.inspect("ui").PID))
+			if err != nil || !bytes.Contains(status, []byte("Umask:\t0027")) {
+				t.Errorf("ui's umask is not 027 (%v):\n%s\ncorral.toml:\n%s", err, status, toml)
+			}
+			// [group:ticks] is @ticks.
+			if out := e.must("status", "@ticks"); !strings.Contains(out, "ticker_0") || !strings.Contains(out, "ticker_1") || strings.Contains(out, "ui ") {
+				t.Errorf("corral status @ticks:\n%s", out)
+			}
+		})
 	rep, err := os.ReadFile(filepath.Join(e.dir, "import.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"conf.d/ui.conf:10: ui: user = nobody: not imported", "conf.d/ui.conf:6: ui: stopasgroup = true: not needed",
+	for _, want := range []string{wantUser, "conf.d/ui.conf:6: ui: stopasgroup = true: not needed",
 		"conf.d/ticker.conf:5: ticker_0: priority = 20: approximated: written as after = [\"ui\"]"} {
 		if !bytes.Contains(rep, []byte(want)) {
 			t.Errorf("the report lacks %q:\n%s", want, rep)

@@ -179,6 +179,8 @@ leaves nothing behind. See README.md and docs/.`,
 	addInitCommand(root, g)
 	addImportCommand(root, g)
 	addBootServiceCommands(root, g)
+	addDashboardCommands(root, g)
+	addTopCommand(root, g)
 	// Keep these last: they reach every command added above.
 	addExamples(root)
 	addCompletion(root, g)

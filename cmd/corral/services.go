@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -117,7 +118,7 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 	var ensureOpts client.StartOptions
 	var ensureEnv []string
 	ensure := &cobra.Command{
-		Use:   "ensure SERVICE" + launchUsage,
+		Use:   "ensure SERVICE|@GROUP" + launchUsage,
 		Short: "Make a service ready: start it if needed, wait for readiness; concurrent calls coalesce",
 		Args:  launchArgs(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -129,7 +130,18 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 			if err := launchOptions(cmd, args, ensureEnv, &o); err != nil {
 				return err
 			}
-			s, err := g.client().EnsureWith(ctx, args[0], o)
+			names, err := g.expand(services(cmd, args))
+			if err != nil {
+				return err
+			}
+			if len(names) != 1 || hasGroupRef(args) {
+				// A group: each of its services, at once.
+				if o.Args != nil || o.Env != nil {
+					return usageErr("ensure: arguments after -- and --env are one instance's: name one SERVICE, not the group %s", strings.Join(services(cmd, args), " "))
+				}
+				return ensureAll(ctx, cmd.OutOrStdout(), g.client(), names, ensureTimeout)
+			}
+			s, err := g.client().EnsureWith(ctx, names[0], o)
 			if err != nil {
 				return err
 			}
@@ -151,7 +163,7 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 		var profile string
 		var env []string
 		c := &cobra.Command{
-			Use:   verb + " SERVICE..." + launchUsage,
+			Use:   verb + " SERVICE|@GROUP..." + launchUsage,
 			Short: map[string]string{"start": "Start services; returns once each runs (--wait: once ready)", "restart": "Stop services completely, then start them (--profile applies a named argument set)"}[verb],
 			Args:  launchArgs(false),
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -160,7 +172,14 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 				if err := launchOptions(cmd, args, env, &o); err != nil {
 					return err
 				}
-				for _, n := range services(cmd, args) {
+				names, err := g.expand(services(cmd, args))
+				if err != nil {
+					return err
+				}
+				if (o.Args != nil || o.Env != nil) && len(names) != 1 {
+					return usageErr("%s: arguments after -- and --env are one instance's: name one SERVICE, not a group of %d", verb, len(names))
+				}
+				for _, n := range names {
 					var s client.Service
 					var err error
 					if verb == "start" {
@@ -190,12 +209,16 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 	}
 
 	root.AddCommand(&cobra.Command{
-		Use:   "stop SERVICE...",
+		Use:   "stop SERVICE|@GROUP...",
 		Short: "Stop services; returns once each tree is verified empty",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl := g.client()
-			for _, n := range args {
+			names, err := g.expand(args)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
 				s, err := cl.Stop(cmd.Context(), n)
 				if err != nil {
 					return fmt.Errorf("stop %s: %w", n, err)
@@ -208,6 +231,13 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 				if r := s.LastStop; r != nil {
 					msg = fmt.Sprintf(": %d signalled, %d exited, %d killed in %v; 0 left", r.Signalled, r.Exited, r.Killed, r.Duration.Round(time.Millisecond))
 				}
+				if gr := s.LastStopGPU; gr != nil {
+					if gr.Released {
+						msg += fmt.Sprintf("; GPU memory released (%s held by %d members)", render.Bytes(gr.Held), gr.Holders)
+					} else {
+						msg += fmt.Sprintf("; GPU memory NOT released yet: nvidia-smi still lists pids %v", gr.Left)
+					}
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s\n", s.Name, s.State, msg)
 			}
 			return nil
@@ -215,12 +245,20 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 	})
 
 	root.AddCommand(&cobra.Command{
-		Use:   "status [SERVICE]",
+		Use:   "status [SERVICE|@GROUP]",
 		Short: "Services, states, instances; with a SERVICE, its member tree",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl := g.client()
 			out := cmd.OutOrStdout()
+			var only []string // a group: its services' lines of the table
+			if hasGroupRef(args) {
+				names, err := g.expand(args)
+				if err != nil {
+					return err
+				}
+				only, args = names, nil
+			}
 			if len(args) == 1 {
 				s, err := cl.Inspect(cmd.Context(), args[0])
 				if err != nil {
@@ -237,6 +275,9 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 			list, err := cl.List(cmd.Context(), false)
 			if err != nil {
 				return err
+			}
+			if only != nil {
+				list = slices.DeleteFunc(list, func(s client.Service) bool { return !slices.Contains(only, s.Name) })
 			}
 			if g.json {
 				return writeJSON(out, list)
@@ -279,30 +320,7 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 		},
 	})
 
-	var follow bool
-	var lines int
-	logs := &cobra.Command{
-		Use:   "logs SERVICE",
-		Short: "A service's captured output (-f follows); without a daemon, its log file on disk",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			out := cmd.OutOrStdout()
-			err := g.client().Logs(cmd.Context(), args[0], lines, follow, func(l client.LogLine) error {
-				if g.json {
-					return json.NewEncoder(out).Encode(l)
-				}
-				_, err := fmt.Fprintln(out, l.Text)
-				return err
-			})
-			if errors.Is(err, client.ErrNoDaemon) {
-				return g.offlineLogs(out, cmd.ErrOrStderr(), err, args[0], lines, follow, g.upCommand(cmd))
-			}
-			return err
-		},
-	}
-	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
-	logs.Flags().IntVarP(&lines, "lines", "n", 100, "lines from the past to print (0: all kept)")
-	root.AddCommand(logs)
+	addLogsCommand(root, g)
 
 	var evFollow bool
 	var evN int

@@ -36,6 +36,9 @@ func logSince(path string, since int64) string {
 		return ""
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() < since {
+		since = 0 // rotated as the daemon started: all of it is this run's
+	}
 	if _, err := f.Seek(since, io.SeekStart); err != nil {
 		return ""
 	}

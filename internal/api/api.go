@@ -115,6 +115,8 @@ func (h *handler) routes() []Route {
 		{"POST", "/v1/shutdown", h.shutdown},
 		{"POST", "/v1/reap", h.reap},
 		{"POST", "/v1/bundle", h.bundle},
+		{"POST", "/v1/dashboard", h.dashboard},
+		{"GET", "/metrics", h.metrics},
 	}
 }
 
@@ -125,6 +127,8 @@ type handler struct {
 	d         Daemon
 	log       *slog.Logger
 	heartbeat time.Duration
+	// ends ends follow streams when their server shuts down.
+	ends serverEnds
 }
 
 // discard keeps what net/http's own answer for an unknown route would say
@@ -467,15 +471,24 @@ func stream[T any](h *handler, w http.ResponseWriter, r *http.Request, epoch str
 	// cannot tell silence from a dead daemon.
 	idle := time.NewTimer(every)
 	defer idle.Stop()
+	ending := h.ends.of(r)
 	for {
 		var err error
 		select {
-		case v := <-next:
-			err = enc.Encode(noNull(v))
+		case v, ok := <-next:
+			if !ok {
+				// The subscription fell too far behind (or its source went
+				// away): ending the stream lets the client resume with
+				// after=SEQ rather than miss items unknowingly.
+				return
+			}
+			err = encodeBurst(enc, v, next)
 		case <-idle.C:
 			err = enc.Encode(heartbeatLine{Heartbeat: true, Time: time.Now()})
 		case <-r.Context().Done():
 			return
+		case <-ending:
+			return // the daemon shuts down: a clean end of the answer, at once
 		}
 		if err != nil {
 			return // the reader went away
@@ -533,4 +546,39 @@ func (h *handler) shutdown(w http.ResponseWriter, r *http.Request) {
 	// Always 200: the body says whether anything survived, and a client must
 	// see the survivors' names either way.
 	writeJSON(w, http.StatusOK, h.d.Shutdown(context.WithoutCancel(r.Context())))
+}
+
+// A daemon may also serve metrics and a dashboard; the routes answer
+// not_found where it does not (a test double, a library user's daemon).
+type (
+	metricsServer   interface{ Metrics() http.Handler }
+	dashboardServer interface {
+		// Dashboard starts the dashboard on addr ("": the configured
+		// address, else any free port of 127.0.0.1), or returns the one
+		// that runs, and answers its URL (with its token).
+		Dashboard(addr string) (string, error)
+	}
+)
+
+func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
+	m, ok := h.d.(metricsServer)
+	if !ok || m.Metrics() == nil {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "this daemon serves no metrics", Code: codeNotFound})
+		return
+	}
+	m.Metrics().ServeHTTP(w, r)
+}
+
+func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.d.(dashboardServer)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "this daemon serves no dashboard", Code: codeNotFound})
+		return
+	}
+	u, err := d.Dashboard(r.URL.Query().Get("addr"))
+	if err != nil {
+		writeErr(w, "", fmt.Errorf("%w: %v", errBadInput, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"url": u})
 }

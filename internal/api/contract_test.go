@@ -33,7 +33,8 @@ import (
 // client must not expect keys the daemon never sends.
 func TestWireContract(t *testing.T) {
 	now := time.Date(2026, 11, 27, 1, 2, 3, 0, time.UTC)
-	proc := proctree.Process{PID: 1, PPID: 2, PGID: 3, Start: now, Cmdline: []string{"a"}, RSS: 4, State: "S", StartTicks: 5}
+	proc := proctree.Process{PID: 1, PPID: 2, PGID: 3, Start: now, Cmdline: []string{"a"}, RSS: 4, State: "S", StartTicks: 5, CPUSeconds: 1.5}
+	gpuMem := int64(6)
 	report := &proctree.StopReport{Signal: "SIGTERM", Signalled: 1, Exited: 1, Killed: 1, Duration: time.Second, Survivors: []proctree.Process{proc}}
 	view := supervisor.View{
 		Status: service.Status{Name: "s", State: service.Ready, Reason: "r", Code: service.CodeNotReady, Since: now, Instance: "i",
@@ -42,7 +43,9 @@ func TestWireContract(t *testing.T) {
 			LastExit:     &service.ExitInfo{At: now, Code: 1, Signaled: true, Description: "d", Requested: true},
 			ExternalPIDs: []int{7}, LastStop: report,
 			Limits: &service.LimitsView{Processes: 1, Memory: 2, ForkRate: 3, OnLimit: "stop"}, Frozen: true, KernelLimit: true},
-		Members: []proctree.Process{proc}, MemberCount: 1, RSS: 4,
+		Members: []supervisor.Member{{Process: proc, GPUMemory: &gpuMem}}, MemberCount: 1, RSS: 4,
+		CPUSeconds: 1.5, GPUMemory: &gpuMem, Profiles: []string{"guarded"},
+		LastStopGPU: &supervisor.GPURelease{Held: 6, Holders: 1, Left: []int{9}},
 	}
 	for _, tc := range []struct {
 		name   string
@@ -50,7 +53,7 @@ func TestWireContract(t *testing.T) {
 		client any
 	}{
 		{"service", view, &client.Service{}},
-		{"daemon", daemon.Info{PID: 1, Version: "v", Config: "c", StateDir: "s", Started: now, Mechanism: "m", Containment: "auto", MechanismNote: "n", ConfigSHA256: "ab", ConfigRead: now, ExitWith: 7}, &client.Daemon{}},
+		{"daemon", daemon.Info{PID: 1, Version: "v", Config: "c", StateDir: "s", Started: now, Mechanism: "m", Containment: "auto", MechanismNote: "n", ConfigSHA256: "ab", ConfigRead: now, ExitWith: 7, Dashboard: "127.0.0.1:1"}, &client.Daemon{}},
 		{"event", journal.Event{Seq: 1, Time: now, Kind: journal.Spawn, Service: "s", Instance: "i", PID: 1, Message: "m", Fields: map[string]string{"k": "v"},
 			Cgroup: "/c", Start: 9, Boot: "b", Cmdline: []string{"x"}}, &client.Event{}},
 		{"log line", logs.Line{Seq: 1, Time: now, Stream: "stdout", Text: "t"}, &client.LogLine{}},

@@ -78,19 +78,31 @@ func launchBody(r *http.Request, verb string, o *service.StartOptions) error {
 		return fmt.Errorf("%w: unknown field %s in the body; %s", errBadInput, strings.Join(unknown, ", "), takes)
 	}
 	if raw, ok := fields["args"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &o.Args); err != nil {
+		// Through pointers: json would read a null item as "", an
+		// argument nobody sent.
+		var args []*string
+		if err := json.Unmarshal(raw, &args); err != nil {
 			return fmt.Errorf("%w: args must be a list of strings ([\"--port\", \"7861\"]), not %s", errBadInput, jsonType(raw))
 		}
-		if o.Args == nil {
-			o.Args = []string{} // given, and empty: no arguments
+		o.Args = make([]string, len(args)) // given, even empty: exactly these
+		for i, a := range args {
+			if a == nil {
+				return fmt.Errorf("%w: args[%d] is null; args must be a list of strings", errBadInput, i)
+			}
+			o.Args[i] = *a
 		}
 	}
 	if raw, ok := fields["env"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &o.Env); err != nil {
+		var env map[string]*string
+		if err := json.Unmarshal(raw, &env); err != nil {
 			return fmt.Errorf("%w: env must be an object of strings ({\"NAME\": \"value\"}; write \"1\", not 1), not %s", errBadInput, jsonType(raw))
 		}
-		if o.Env == nil {
-			o.Env = map[string]string{}
+		o.Env = make(map[string]string, len(env))
+		for k, v := range env {
+			if v == nil {
+				return fmt.Errorf("%w: env[%q] is null; env values are strings (\"\" for an empty one)", errBadInput, k)
+			}
+			o.Env[k] = *v
 		}
 	}
 	return nil

@@ -257,8 +257,8 @@ func (d *oaDoc) validate(schema map[string]any, v any, at string) []string {
 func TestOpenAPIValidatorRefuses(t *testing.T) {
 	doc := loadOpenAPI(t)
 	svc := map[string]any{"$ref": "#/components/schemas/Service"}
-	good := `{"name":"a","state":"ready","since":"2026-01-02T03:04:05Z","restarts":0,"starts":1,"member_count":1,"rss":5,
-		"members":[{"pid":1,"ppid":0,"pgid":1,"start":"2026-01-02T03:04:05.5+01:00","cmdline":["x"],"rss":5,"state":"S","start_ticks":9}]}`
+	good := `{"name":"a","state":"ready","since":"2026-01-02T03:04:05Z","restarts":0,"starts":1,"member_count":1,"rss":5,"cpu_seconds":0.5,"profiles":[],
+		"members":[{"pid":1,"ppid":0,"pgid":1,"start":"2026-01-02T03:04:05.5+01:00","cmdline":["x"],"rss":5,"state":"S","start_ticks":9,"cpu_seconds":0.5}]}`
 	decode := func(s string) any {
 		dec := json.NewDecoder(strings.NewReader(s))
 		dec.UseNumber()
@@ -489,8 +489,9 @@ func (c *checker) pathExists(path string) bool {
 type answer struct {
 	status int
 	header http.Header
-	body   any   // the JSON body (UseNumber); nil for a stream
-	lines  []any // a stream's lines
+	body   any    // the JSON body (UseNumber); nil for a stream
+	lines  []any  // a stream's lines
+	text   string // a text body (the metrics)
 }
 
 func (a answer) field(path ...string) any {
@@ -583,7 +584,13 @@ func (c *checker) send(method, target, body string, want int) answer {
 	fail := func(at string, problems []string) {
 		c.t.Errorf("%s %s (%s %d): the answer does not match the document:\n  %s", method, target, key, resp.StatusCode, strings.Join(problems, "\n  "))
 	}
-	if ct == "application/x-ndjson" {
+	if typ, _ := schema["type"].(string); typ == "string" && strings.HasPrefix(ct, "text/") {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		a.text = string(b)
+	} else if ct == "application/x-ndjson" {
 		follow := u.Query().Get("follow") == "1"
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(nil, 1<<20)
@@ -838,6 +845,37 @@ restart = { policy = "never" }
 	}
 	c.do("POST", "/v1/reap", 200)
 	c.do("POST", "/v1/reap", 200) // nothing left: []
+
+	// The metrics (text) and the dashboard: an address it refuses, then
+	// one it takes, and the same dashboard again.
+	if m := c.do("GET", "/metrics", 200); !strings.Contains(m.text, `corral_service_state{service="web",state="ready"}`) {
+		t.Errorf("GET /metrics has no state of web:\n%.2000s", m.text)
+	}
+	c.do("POST", "/v1/dashboard?addr=0.0.0.0:0", 400)
+	dash1 := c.do("POST", "/v1/dashboard?addr=127.0.0.1:0", 200)
+	again := c.do("POST", "/v1/dashboard", 200)
+	if dash1.body.(map[string]any)["url"] != again.body.(map[string]any)["url"] {
+		t.Errorf("a second POST /v1/dashboard started another: %v, then %v", dash1.body, again.body)
+	}
+	// The daemon's dashboard serves its page with the token, and nothing
+	// without it.
+	dashURL, _ := dash1.body.(map[string]any)["url"].(string)
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{{dashURL, 200}, {strings.SplitN(dashURL, "?", 2)[0] + "api/v1/services", 401}} {
+		resp, err := http.Get(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s: %d, want %d", strings.SplitN(tc.url, "?", 2)[0], resp.StatusCode, tc.want)
+		}
+	}
+	if info := c.do("GET", "/v1/daemon", 200); info.body.(map[string]any)["dashboard"] == nil {
+		t.Errorf("/v1/daemon does not say where the dashboard listens: %v", info.body)
+	}
 
 	// What no operation takes.
 	c.do("GET", "/v1/nope", 404)

@@ -230,3 +230,23 @@ func TestLoadRefusesMissingDir(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDashboardAddress(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"[corral]\nhttp = \"127.0.0.1:8999\"\n", ""},
+		{"[corral]\nhttp = \"127.0.0.1:0\"\n", ""},
+		{"[corral]\nhttp = \"0.0.0.0:8999\"\n", `c.toml:2:1: corral.http: "0.0.0.0:8999": the dashboard can start and stop services, so it listens on 127.0.0.1 only (write "127.0.0.1:8999")`},
+		{"[corral]\nhttp = \"8999\"\n", `c.toml:2:1: corral.http: "8999" is not an address (write "127.0.0.1:PORT"; PORT 0 picks a free one)`},
+		{"[corral]\nhttp = \"127.0.0.1:70000\"\n", `c.toml:2:1: corral.http: "127.0.0.1:70000" is not an address`},
+	} {
+		f, err := Parse("c.toml", c.src)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.src, err)
+		case c.want == "" && f.HTTP == "":
+			t.Errorf("%q: address not kept", c.src)
+		case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)):
+			t.Errorf("%q: got %v, want %s", c.src, err, c.want)
+		}
+	}
+}

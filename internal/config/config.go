@@ -19,8 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/corral-sh/corral/internal/restart"
 )
 
@@ -31,10 +29,23 @@ type File struct {
 	// ShutdownTimeout bounds a verified shutdown of all services.
 	ShutdownTimeout time.Duration
 	// Watch configures the watchdog over all services.
-	Watch    Watch
+	Watch Watch
+	// HTTP is where the daemon serves its dashboard and metrics
+	// ("127.0.0.1:PORT"); "" for nowhere (the default: off).
+	HTTP string
+	// Logs are [corral]'s logs keys: every service's defaults, and
+	// daemon.log's rotation (LogsOf, DaemonLogs).
+	Logs     LogSettings
 	Services map[string]*Service
-	// Digest is the SHA-256 (hex) of the file's bytes: the daemon reports
-	// it, so that corral up can tell a file changed since it was read.
+	// Groups name lists of services (groups = { sd = ["webui", "comfyui"] }),
+	// which the CLI takes as @NAME wherever it takes service names.
+	Groups map[string][]string
+	// Includes are the files read besides Path (include = [...]), in the
+	// order read.
+	Includes []string
+	// Digest is the SHA-256 (hex) of the file's bytes (and of the files it
+	// includes): the daemon reports it, so that corral up can tell a file
+	// changed since it was read.
 	Digest string
 }
 
@@ -132,6 +143,17 @@ type Service struct {
 	Stop      Stop
 	Limits    Limits
 	OnLimit   OnLimit
+	// RunAs is who the tree runs as (user = / group =, Unix); nil: the
+	// daemon's own user.
+	RunAs *RunAs
+	// EnvFiles are read at each start, in order, below Env (env_file =).
+	EnvFiles []EnvFile
+	// Umask (umask = "027") and Nice (nice = 10) are set in the first
+	// process before its program runs; nil: the daemon's own.
+	Umask *uint32
+	Nice  *int
+	// Logs are its logs keys as given; File.LogsOf resolves them.
+	Logs LogSettings
 }
 
 // Probe is a check of a service. Every field that is set must pass.
@@ -143,10 +165,23 @@ type Probe struct {
 	Log      *regexp.Regexp // a line of output that must appear (readiness only)
 	Timeout  time.Duration  // readiness: give up after; health: per check
 	Interval time.Duration  // between attempts
+	// All, for ready = [ {...}, {...} ], holds the probes that must all
+	// pass, each with its own timeout and interval (the fields above are
+	// then empty but Timeout, the longest of theirs, and Interval, the
+	// shortest).
+	All []Probe
 }
 
 // IsZero reports whether no check is configured.
-func (p Probe) IsZero() bool { return p.HTTP == "" && p.TCP == "" && len(p.Exec) == 0 && p.Log == nil }
+func (p Probe) IsZero() bool {
+	return p.HTTP == "" && p.TCP == "" && len(p.Exec) == 0 && p.Log == nil && len(p.All) == 0
+}
+
+// Checks reports whether p has a check other than the log line (what
+// probe.Check runs).
+func (p Probe) Checks() bool {
+	return p.HTTP != "" || p.TCP != "" || len(p.Exec) > 0 || slices.ContainsFunc(p.All, Probe.Checks)
+}
 
 // Health is a liveness probe.
 type Health struct {
@@ -181,7 +216,7 @@ func (s *Service) Ports() []int {
 			}
 		}
 	}
-	for _, p := range []Probe{s.Ready, s.Health.Probe} {
+	for _, p := range append([]Probe{s.Ready, s.Health.Probe}, s.Ready.All...) {
 		if p.HTTP != "" {
 			if u, err := url.Parse(p.HTTP); err == nil {
 				port := u.Port()
@@ -315,6 +350,8 @@ func Load(path string) (*File, error) {
 type rawFile struct {
 	Corral   rawDaemon             `toml:"corral"`
 	Services map[string]rawService `toml:"services"`
+	Include  any                   `toml:"include"` // a path or glob, or a list of them
+	Groups   map[string][]string   `toml:"groups"`
 }
 
 type rawDaemon struct {
@@ -323,8 +360,10 @@ type rawDaemon struct {
 	WatchInterval   string    `toml:"watch_interval"`
 	LeakSweep       string    `toml:"leak_sweep"`
 	BundleCooldown  string    `toml:"bundle_cooldown"`
+	HTTP            string    `toml:"http"`
 	Limits          rawLimits `toml:"limits"`
 	OnLimit         string    `toml:"on_limit"`
+	Logs            *rawLogs  `toml:"logs"`
 }
 
 type rawLimits struct {
@@ -347,12 +386,18 @@ type rawService struct {
 	Stdin       string              `toml:"stdin"`
 	Port        int                 `toml:"port"`
 	Profiles    map[string][]string `toml:"profiles"`
-	Ready       *rawProbe           `toml:"ready"`
+	Ready       any                 `toml:"ready"` // a probe table or a list of them
+	User        string              `toml:"user"`
+	Group       string              `toml:"group"`
+	EnvFile     any                 `toml:"env_file"` // a path, a { path, optional } table, or a list of them
+	Umask       string              `toml:"umask"`
+	Nice        *int                `toml:"nice"`
 	Health      *rawProbe           `toml:"health"`
 	Restart     *rawRestart         `toml:"restart"`
 	Stop        *rawStop            `toml:"stop"`
 	Limits      *rawLimits          `toml:"limits"`
 	OnLimit     string              `toml:"on_limit"`
+	Logs        *rawLogs            `toml:"logs"`
 }
 
 type rawProbe struct {
@@ -391,6 +436,7 @@ var knownKeys = []string{
 	"http", "body", "tcp", "exec", "log", "timeout", "interval", "failures",
 	"policy", "backoff", "max_backoff", "jitter", "burst", "window", "stable_after",
 	"hook", "signal", "grace",
+	"include", "groups", "user", "group", "env_file", "path", "optional", "umask", "nice",
 }
 
 var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): (.*)$`)
@@ -405,11 +451,17 @@ type parser struct {
 	// hinted has the keys that "did you mean" hints named, by the table
 	// of the unknown key: a misspelt command is not also "no command".
 	hinted map[string][]string
+	// defined reports whether the file defines a key (toml.MetaData's
+	// IsDefined); nil for a parser of no file.
+	defined func(key ...string) bool
+	// extErrs are errors in other files that this one names (an env_file's
+	// lines), told after this file's own.
+	extErrs []error
 }
 
 func (p *parser) errAt(key []string, format string, args ...any) {
 	line, col := locate(p.src, key)
-	p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: strings.Join(key, "."), Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: keyString(key), Msg: fmt.Sprintf(format, args...)})
 }
 
 // unknownKey reports an undecoded key: one error for an unknown key, none
@@ -435,55 +487,15 @@ func (p *parser) unknownKey(key []string, reported map[string]bool) {
 		p.hinted[parent] = append(p.hinted[parent], hint)
 	}
 	line, col := locate(p.src, key)
-	p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: strings.Join(unknown, "."),
+	p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: keyString(unknown),
 		Msg: fmt.Sprintf("unknown key%s; docs/configuration.md lists every key", hint)})
 }
 
 // Parse validates src, read from path.
 func Parse(path, src string) (*File, error) {
-	p := &parser{path: path, src: src}
-	var raw rawFile
-	md, err := toml.Decode(src, &raw)
+	p, raw, err := decodeFile(path, src)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			line, col := pe.Position.Line, pe.Position.Col
-			if line < 1 {
-				// The lexer reports some errors at the end of input (a
-				// backslash as the last byte) without a line: derive it
-				// from the byte offset.
-				line, col = lineCol(src, pe.Position.Start)
-			}
-			return nil, &Error{File: path, Line: line, Col: col, Msg: pe.Message}
-		}
-	}
-	// A value of the wrong type, in the user's words, at its value; all of
-	// them, not only the first the decoder met (and also where the decoder
-	// says nothing: `services = 3`).
-	if unknown := p.shapeErrors(); len(p.errs) > 0 {
-		// The decoder stopped at the first; the unknown keys are told too.
-		reported := map[string]bool{}
-		for _, k := range unknown {
-			p.unknownKey(k, reported)
-		}
-		sortErrors(p.errs)
-		return nil, errors.Join(p.errs...)
-	}
-	if err != nil {
-		// Type mismatches the schema does not know of come as
-		// `toml: line N (last key "a.b"): msg`.
-		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
-			line, col := locate(src, splitKey(m[2]))
-			if n, _ := strconv.Atoi(m[1]); n != line {
-				line, col = n, 1
-			}
-			return nil, &Error{File: path, Line: line, Col: col, Key: m[2], Msg: m[3]}
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	reported := map[string]bool{}
-	for _, k := range md.Undecoded() {
-		p.unknownKey(k, reported)
+		return nil, err
 	}
 	f := &File{Path: path, Services: map[string]*Service{}, Digest: digest(src)}
 	switch raw.Corral.Containment {
@@ -500,6 +512,19 @@ func Parse(path, src string) (*File, error) {
 		Limits:         p.limits([]string{"corral", "limits"}, raw.Corral.Limits),
 		OnLimit:        LimitWarn,
 	}
+	if h := raw.Corral.HTTP; h != "" {
+		host, port, err := net.SplitHostPort(h)
+		n, perr := strconv.Atoi(port)
+		switch {
+		case err != nil || perr != nil || n < 0 || n > 65535:
+			p.errAt([]string{"corral", "http"}, "%q is not an address (write \"127.0.0.1:PORT\"; PORT 0 picks a free one)", h)
+		case host != "127.0.0.1":
+			p.errAt([]string{"corral", "http"}, "%q: the dashboard can start and stop services, so it listens on 127.0.0.1 only (write \"127.0.0.1:%s\")", h, port)
+		default:
+			f.HTTP = h
+		}
+	}
+	f.Logs = p.logs([]string{"corral", "logs"}, raw.Corral.Logs)
 	switch OnLimit(raw.Corral.OnLimit) {
 	case "", LimitWarn:
 	case LimitStop:
@@ -508,22 +533,9 @@ func Parse(path, src string) (*File, error) {
 		p.errAt([]string{"corral", "on_limit"}, "unknown action %q for global limits (want warn or stop)", raw.Corral.OnLimit)
 	}
 
-	names := make([]string, 0, len(raw.Services))
-	for n := range raw.Services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if s := p.service(name, raw.Services[name], filepath.Dir(path)); s != nil {
-			f.Services[name] = s
-		}
-	}
-	p.checkAfter(f)
-	if len(p.errs) > 0 {
-		sortErrors(p.errs)
-		return nil, errors.Join(p.errs...)
-	}
-	return f, nil
+	// The services of this file and of the files it includes, and the
+	// groups (include.go).
+	return p.finish(f, raw, src)
 }
 
 func sortErrors(errs []error) {
@@ -656,7 +668,7 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 
 	s.Ready = pr.ready
 	if r.Ready != nil {
-		s.Ready = p.probe(key("ready"), *r.Ready, true)
+		s.Ready = p.readyProbes(key("ready"), r.Ready)
 	}
 	if s.Ready.Timeout == 0 {
 		s.Ready.Timeout = 60 * time.Second
@@ -723,6 +735,12 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 	}
 
 	s.Stop = Stop{Hook: pr.hook, Signal: syscall.SIGTERM, Grace: 10 * time.Second}
+	if pr.signal != "" {
+		s.Stop.Signal, _ = parseSignal(pr.signal)
+	}
+	if pr.grace != 0 {
+		s.Stop.Grace = pr.grace
+	}
 	if r.Stop != nil {
 		switch r.Stop.Hook {
 		case "":
@@ -745,6 +763,8 @@ func (p *parser) service(name string, r rawService, base string) *Service {
 		}
 		s.Stop.Grace = p.durationIn(key("stop", "grace"), r.Stop.Grace, s.Stop.Grace, 0, maxGrace, "")
 	}
+	s.Logs = p.logs(key("logs"), r.Logs)
+	p.runKeys(key, s, r, base, pr)
 	return s
 }
 
@@ -894,18 +914,24 @@ func (p *parser) probe(key []string, r rawProbe, readiness bool) Probe {
 	return pr
 }
 
-func (p *parser) checkAfter(f *File) {
+func (p *parser) checkAfter(f *File, in func(name string) *parser) {
+	if in == nil {
+		in = func(string) *parser { return p }
+	}
+	failed := false
 	for _, name := range f.Names() {
-		s := f.Services[name]
+		s, sp := f.Services[name], in(name)
 		for _, dep := range s.After {
 			if dep == name {
-				p.errAt([]string{"services", name, "after"}, "a service cannot start after itself")
+				sp.errAt([]string{"services", name, "after"}, "a service cannot start after itself")
+				failed = true
 			} else if _, ok := f.Services[dep]; !ok {
-				p.errAt([]string{"services", name, "after"}, "unknown service %q%s", dep, DidYouMean(dep, f.Names()))
+				sp.errAt([]string{"services", name, "after"}, "unknown service %q%s", dep, DidYouMean(dep, f.Names()))
+				failed = true
 			}
 		}
 	}
-	if len(p.errs) > 0 {
+	if failed || len(p.errs) > 0 {
 		return
 	}
 	if _, err := f.StartOrder(); err != nil {

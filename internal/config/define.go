@@ -120,7 +120,7 @@ func With(f *File, extra map[string]*Service) (*File, error) {
 		return nil, &DefinitionError{Problems: errs}
 	}
 	p := &parser{path: f.Path}
-	p.checkAfter(&out)
+	p.checkAfter(&out, nil)
 	if len(p.errs) > 0 {
 		return nil, &DefinitionError{Problems: problems(errors.Join(p.errs...), f.Path)}
 	}
@@ -146,6 +146,11 @@ func problems(err error, path string) []string {
 		}
 		var ce *Error
 		if errors.As(err, &ce) {
+			if ce.File != path {
+				// Another file's line (an env_file's): its position is real.
+				out = append(out, ce.Error())
+				return
+			}
 			if ce.Key == "" {
 				out = append(out, ce.Msg)
 			} else {

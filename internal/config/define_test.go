@@ -124,6 +124,7 @@ func TestCommandWithArgs(t *testing.T) {
 	shell := &Service{Name: "s", Argv: []string{"/bin/sh", "-c", "run.sh --api"}, Shell: true, Profiles: map[string][]string{"p": {"--p"}}}
 	cmdShell := &Service{Name: "w", Argv: []string{"cmd.exe", "/d", "/s", "/c", "webui.bat"}, Shell: true}
 	bat := &Service{Name: "b", Argv: []string{`C:\sd\webui-user.BAT`}}
+	cmdArgv := &Service{Name: "c", Argv: []string{`C:\Windows\System32\CMD.EXE`, "/c", "webui-user.bat"}}
 	for _, tc := range []struct {
 		s       *Service
 		goos    string
@@ -138,10 +139,21 @@ func TestCommandWithArgs(t *testing.T) {
 		{s: cmdShell, goos: "windows", args: []string{"--ckpt", `C:\models\a b\`, "x&y"},
 			want: []string{"cmd.exe", "/d", "/s", "/c", `webui.bat --ckpt "C:\models\a b\\" "x&y"`}},
 		{s: cmdShell, goos: "windows", args: []string{"%PATH%"}, err: `argument 1 ("%PATH%") has %; it is a shell = command line`},
-		{s: bat, goos: "windows", args: []string{`say "hi"`}, err: `has "; its command is a .bat/.cmd file`},
+		{s: bat, goos: "windows", args: []string{`say "hi"`}, err: `has "; its command runs through cmd.exe`},
+		// cmd.exe as the program: the incident's wrapper. Go's escaping
+		// leaves & bare, so the same refusal applies (the spawn quotes the
+		// rest for cmd.exe).
+		{s: cmdArgv, goos: "windows", args: []string{`x"&echo INJECTED&"`}, err: `has "; its command runs through cmd.exe`},
+		{s: cmdArgv, goos: "windows", args: []string{"%USERPROFILE%"}, err: `has %; its command runs through cmd.exe`},
+		{s: cmdArgv, goos: "windows", args: []string{"x&echo"}, want: []string{`C:\Windows\System32\CMD.EXE`, "/c", "webui-user.bat", "x&echo"}},
 		{s: bat, goos: "linux", args: []string{"%x%"}, want: []string{`C:\sd\webui-user.BAT`, "%x%"}},
 		{s: argv, goos: "windows", args: []string{`100% "sure"!`}, want: []string{"prog", "x", `100% "sure"!`}},
 		{s: argv, goos: "linux", args: []string{"a\x00"}, err: "NUL"},
+		// Appended words that would not be the program's arguments.
+		{s: &Service{Name: "c", Argv: []string{"/bin/sh", "-c", "run # the server"}, Shell: true}, goos: "linux", args: []string{"--x"}, err: "has a # comment"},
+		{s: &Service{Name: "c", Argv: []string{"/bin/sh", "-c", "run &"}, Shell: true}, goos: "linux", args: []string{"--x"}, err: `ends with "&"`},
+		{s: &Service{Name: "c", Argv: []string{"/bin/sh", "-c", "cd x\nrun"}, Shell: true}, goos: "linux", args: []string{"--x"}, err: "more than one line"},
+		{s: &Service{Name: "c", Argv: []string{"/bin/sh", "-c", "run a#b"}, Shell: true}, goos: "linux", args: []string{"--x"}, want: []string{"/bin/sh", "-c", "run a#b --x"}},
 		{s: argv, goos: "linux", profile: "nope", err: `no profile "nope"`},
 	} {
 		got, err := tc.s.commandWith(tc.goos, tc.profile, tc.args)

@@ -41,7 +41,9 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, e := range errs {
 			var ce *Error
-			if errors.As(e, &ce) && (ce.Line < 1 || ce.Col < 1 || !strings.HasPrefix(ce.Error(), "c.toml:")) {
+			// An error of another file (an env_file's line, an included
+			// file's) names that file.
+			if errors.As(e, &ce) && (ce.Line < 1 || ce.Col < 1 || !strings.HasPrefix(ce.Error(), ce.File+":") || ce.File == "") {
 				t.Fatalf("error without a position: %#v", ce)
 			}
 		}

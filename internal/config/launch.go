@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os/exec"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -43,11 +45,11 @@ func (s *Service) commandWith(goos, profile string, args []string) ([]string, er
 	if err := checkArgs(args); err != nil {
 		return nil, err
 	}
-	viaCmd := goos == "windows" && (s.Shell || len(s.Argv) > 0 && isBatch(s.Argv[0]))
+	viaCmd := goos == "windows" && (s.Shell || len(s.Argv) > 0 && RunsViaCmd(s.Argv[0], goos == runtime.GOOS))
 	if viaCmd {
 		for i, a := range args {
 			if strings.ContainsAny(a, "%!\"\r\n") {
-				what := "its command is a .bat/.cmd file, which cmd.exe runs"
+				what := "its command runs through cmd.exe (cmd.exe itself, or a .bat/.cmd file)"
 				if s.Shell {
 					what = "it is a shell = command line, which cmd.exe runs"
 				}
@@ -60,6 +62,11 @@ func (s *Service) commandWith(goos, profile string, args []string) ([]string, er
 		return append(argv, args...), nil
 	}
 	line := argv[len(argv)-1]
+	if !viaCmd {
+		if why := shellTail(line); why != "" {
+			return nil, fmt.Errorf("config: service %s: its shell line %s, so arguments appended to it would not reach the program: write the line so that it ends with the program's own arguments, or define the service with command = [...]", s.Name, why)
+		}
+	}
 	for _, a := range args {
 		if viaCmd {
 			line += " " + cmdArg(a)
@@ -70,6 +77,26 @@ func (s *Service) commandWith(goos, profile string, args []string) ([]string, er
 	argv[len(argv)-1] = line
 	return argv, nil
 }
+
+// shellTail says why words appended to a /bin/sh line would not be the
+// last command's arguments ("" when they would be): after a line break
+// they go to the last line only, after a comment they are part of it, and
+// after a trailing &, ;, | or && they become a command of their own.
+func shellTail(line string) string {
+	t := strings.TrimRight(line, " \t")
+	switch {
+	case strings.ContainsAny(t, "\r\n"):
+		return "has more than one line"
+	case commentRE.MatchString(t):
+		return "has a # comment"
+	case strings.HasSuffix(t, "&") || strings.HasSuffix(t, ";") || strings.HasSuffix(t, "|"):
+		return fmt.Sprintf("ends with %q", t[len(t)-1:])
+	}
+	return ""
+}
+
+// commentRE finds a # that starts a word: where /bin/sh starts a comment.
+var commentRE = regexp.MustCompile(`(^|[ \t])#`)
 
 func checkArgs(args []string) error {
 	if len(args) > maxLaunchArgs {
@@ -124,6 +151,28 @@ func cmdArg(a string) string {
 func isBatch(path string) bool {
 	p := strings.ToLower(path)
 	return strings.HasSuffix(p, ".bat") || strings.HasSuffix(p, ".cmd")
+}
+
+// RunsViaCmd reports whether Windows runs program through cmd.exe, which
+// parses its command line again (& | < > ^ split it, %VAR% expands): a
+// .bat or .cmd file, cmd.exe itself (command = ["cmd.exe", "/c",
+// "webui-user.bat"], the incident's wrapper), or, with resolve, a name
+// without extension that the search path (PATHEXT) finds as a batch file
+// ("C:\sd\webui-user"). resolve is only meaningful on Windows itself.
+func RunsViaCmd(program string, resolve bool) bool {
+	base := strings.ToLower(program)
+	if i := strings.LastIndexAny(base, `\/`); i >= 0 {
+		base = base[i+1:]
+	}
+	if base == "cmd" || base == "cmd.exe" || isBatch(program) {
+		return true
+	}
+	if resolve {
+		if p, err := exec.LookPath(program); err == nil && isBatch(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // LaunchEnv checks the environment a start gives one instance, layered

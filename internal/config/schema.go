@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,12 @@ const (
 	kSize         // a string ("24GiB") or an integer (bytes)
 	kStrings      // a list of strings
 	kTable        // a table with the keys in node.keys, or any keys of node.each
+	// Keys that take more than one shape, decoded as any and checked here
+	// element by element (an element's path part is "#N", 0-based).
+	kPaths    // a string or a list of strings (include)
+	kProbes   // a table with node.keys, or a list of such tables (ready)
+	kEnvFiles // a string, a table with node.keys, or a list of strings and such tables (env_file)
+	kEnvFile  // one element of env_file: a string or a table with node.keys
 )
 
 type node struct {
@@ -34,6 +41,56 @@ type node struct {
 	what string           // what it holds, as an error message says it
 	keys map[string]*node // a table's fixed keys
 	each *node            // a table whose keys are names (services, env, profiles)
+}
+
+// flex reports whether n takes several shapes (decoded as any): the keys
+// under it are checked by shape, not by the decoder.
+func (n *node) flex() bool {
+	return n.kind == kPaths || n.kind == kProbes || n.kind == kEnvFiles || n.kind == kEnvFile
+}
+
+// hasKeys reports whether n is a table (or may be one) with fixed keys or names.
+func (n *node) hasKeys() bool {
+	return n.kind == kTable || n.kind == kProbes || n.kind == kEnvFiles || n.kind == kEnvFile
+}
+
+// element returns the node of one element of a list-shaped flex node.
+func (n *node) element() *node {
+	switch n.kind {
+	case kProbes:
+		return &node{kind: kTable, what: `a table ({ http = "..." })`, keys: n.keys}
+	case kEnvFiles:
+		return &node{kind: kEnvFile, what: `a path (".env") or a table ({ path = ".env.local", optional = true })`, keys: n.keys}
+	case kPaths:
+		return pathNode
+	}
+	return nil
+}
+
+// isElem reports whether a path part names a list element ("#N").
+func isElem(k string) bool { return strings.HasPrefix(k, "#") }
+
+// elemIndex is N of a path part "#N".
+func elemIndex(k string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(k, "#"))
+	return n
+}
+
+// keyString writes a key path as error messages show it:
+// services.web.ready[1].timeout.
+func keyString(path []string) string {
+	var b strings.Builder
+	for i, k := range path {
+		switch {
+		case isElem(k):
+			fmt.Fprintf(&b, "[%d]", elemIndex(k))
+		case i > 0:
+			b.WriteString("." + k)
+		default:
+			b.WriteString(k)
+		}
+	}
+	return b.String()
 }
 
 func str(what string) *node { return &node{kind: kString, what: what} }
@@ -47,6 +104,13 @@ var (
 		"memory":    {kind: kSize, what: `a size ("24GiB") or a number of bytes`},
 		"fork_rate": {kind: kNumber, what: "a number (new processes per second)"},
 	}}
+	logsNode = &node{kind: kTable, what: `a table ({ max_size = "10MB", keep = 3, compress = true })`, keys: map[string]*node{
+		"max_size": {kind: kSize, what: `a size ("10MB") or a number of bytes`},
+		"keep":     {kind: kInt, what: "an integer (rotated copies kept)"},
+		"compress": {kind: kBool, what: "true or false"},
+		"lines":    {kind: kInt, what: "an integer (lines kept in memory)"},
+		"memory":   {kind: kSize, what: `a size ("1MiB") or a number of bytes`},
+	}}
 	probeKeys = map[string]*node{
 		"http":     str(`a string (a URL: "http://127.0.0.1:7860/")`),
 		"body":     str("a string (a regular expression)"),
@@ -58,7 +122,7 @@ var (
 		"failures": {kind: kInt, what: "an integer"},
 	}
 	serviceNode = &node{kind: kTable, what: `a table ([services.NAME] with command = ["program", "arg"])`, keys: map[string]*node{
-		"preset":       str(`a string ("a1111", "forge" or "comfyui")`),
+		"preset":       str(`a string ("a1111", "forge", "comfyui", "postgres", "redis", "ollama", "vllm" or "llamacpp")`),
 		"command":      argvNode,
 		"shell":        str("a string (a command line)"),
 		"dir":          pathNode,
@@ -71,7 +135,7 @@ var (
 		"stdin":        str(`a string ("null" or "inherit")`),
 		"port":         {kind: kInt, what: "an integer (a port number)"},
 		"profiles":     {kind: kTable, what: `a table of argument lists ({ guarded = ["--medvram"] })`, each: &node{kind: kStrings, what: `a list of strings (["--medvram"])`}},
-		"ready":        {kind: kTable, what: `a table ({ http = "..." })`, keys: probeKeys},
+		"ready":        {kind: kProbes, what: `a table ({ http = "..." }) or a list of them ([{ http = "..." }, { log = "..." }])`, keys: probeKeys},
 		"health":       {kind: kTable, what: `a table ({ http = "...", interval = "10s" })`, keys: probeKeys},
 		"restart": {kind: kTable, what: `a table ({ policy = "on-failure" })`, keys: map[string]*node{
 			"policy":       str(`a string ("always", "on-failure" or "never")`),
@@ -89,6 +153,15 @@ var (
 		}},
 		"limits":   limitsNode,
 		"on_limit": str(`a string ("warn", "restart", "stop" or "freeze")`),
+		"logs":     logsNode,
+		"user":     str(`a string (a user name: "postgres")`),
+		"group":    str(`a string (a group name: "postgres")`),
+		"env_file": {kind: kEnvFiles, what: `a path (".env"), a table ({ path = ".env.local", optional = true }) or a list of them`, keys: map[string]*node{
+			"path":     pathNode,
+			"optional": {kind: kBool, what: "true or false"},
+		}},
+		"umask": str(`a string of octal digits ("027")`),
+		"nice":  {kind: kInt, what: "an integer from -20 to 19"},
 	}}
 	schema = &node{kind: kTable, keys: map[string]*node{
 		"corral": {kind: kTable, what: "a table ([corral])", keys: map[string]*node{
@@ -97,10 +170,14 @@ var (
 			"watch_interval":   durationNode,
 			"leak_sweep":       durationNode,
 			"bundle_cooldown":  durationNode,
+			"http":             str(`a string ("127.0.0.1:PORT")`),
 			"limits":           limitsNode,
 			"on_limit":         str(`a string ("warn" or "stop")`),
+			"logs":             logsNode,
 		}},
 		"services": {kind: kTable, what: "a table of services ([services.NAME])", each: serviceNode},
+		"include":  {kind: kPaths, what: `a list of paths or globs (["conf.d/*.toml"])`},
+		"groups":   {kind: kTable, what: `a table of service lists ({ sd = ["webui", "comfyui"] })`, each: &node{kind: kStrings, what: `a list of service names (["webui", "comfyui"])`}},
 	}}
 )
 
@@ -110,11 +187,16 @@ var aliases = map[string]string{
 	"cwd": "dir", "workdir": "dir", "working_dir": "dir", "directory": "dir",
 	"environment": "env", "depends_on": "after", "requires": "after",
 	"autorestart": "restart", "readiness": "ready", "healthcheck": "health",
+	"env_files": "env_file", "envfile": "env_file", "environment_file": "env_file", "environmentfile": "env_file", "dotenv": "env_file",
+	"uid": "user", "run_as": "user", "runas": "user", "gid": "group", "priority": "nice", "includes": "include",
 }
 
 // child returns the node of key k in table n, or nil.
 func (n *node) child(k string) *node {
-	if n == nil || n.kind != kTable {
+	if n != nil && n.flex() && n.kind != kEnvFile && isElem(k) {
+		return n.element()
+	}
+	if n == nil || !n.hasKeys() {
 		return nil
 	}
 	if n.each != nil {
@@ -153,7 +235,7 @@ func unknownKey(path []string) (prefix []string, hint string) {
 // n), should be: a key of that table it resembles, the key another tool
 // calls k, or the table where k belongs.
 func keyHint(parent []string, n *node, k string) string {
-	if n.kind != kTable || n.each != nil {
+	if !n.hasKeys() || n.each != nil {
 		return ""
 	}
 	names := make([]string, 0, len(n.keys))
@@ -171,7 +253,7 @@ func keyHint(parent []string, n *node, k string) string {
 	var where []string
 	var walk func(path []string, m *node)
 	walk = func(path []string, m *node) {
-		if m.kind != kTable {
+		if !m.hasKeys() {
 			return
 		}
 		if m.each != nil {
@@ -237,13 +319,23 @@ func (p *parser) shapeErrors() (unknown [][]string) {
 func (p *parser) shape(path []string, n *node, v any, unknown *[][]string) {
 	if problem := mismatch(n, v); problem != "" {
 		line, col := locate(p.src, path)
-		line, col = valueAt(p.src, line, col)
-		p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: strings.Join(path, "."),
+		if len(path) == 0 || !isElem(path[len(path)-1]) {
+			line, col = valueAt(p.src, line, col)
+		}
+		p.errs = append(p.errs, &Error{File: p.path, Line: line, Col: col, Key: keyString(path),
 			Msg: fmt.Sprintf("expected %s, found %s", n.what, problem)})
 		return
 	}
+	if n.flex() {
+		if list, ok := asList(v); ok && n.kind != kEnvFile {
+			for i, e := range list {
+				p.shape(append(slices.Clone(path), "#"+strconv.Itoa(i)), n.element(), e, unknown)
+			}
+			return
+		}
+	}
 	t, ok := v.(map[string]any)
-	if !ok || n.kind != kTable {
+	if !ok || !n.hasKeys() {
 		return
 	}
 	for _, k := range sortedAny(t) {
@@ -282,6 +374,31 @@ func mismatch(n *node, v any) string {
 		}
 	case kTable:
 		if _, ok := v.(map[string]any); ok {
+			return ""
+		}
+	case kPaths:
+		if _, ok := v.(string); ok {
+			return ""
+		}
+		if _, ok := v.([]any); ok {
+			return mismatch(&node{kind: kStrings}, v)
+		}
+	case kProbes, kEnvFiles:
+		if _, ok := v.(map[string]any); ok {
+			return ""
+		}
+		if _, ok := v.(string); ok && n.kind == kEnvFiles {
+			return ""
+		}
+		if list, ok := asList(v); ok {
+			if len(list) == 0 && n.kind == kProbes {
+				return "an empty list"
+			}
+			return "" // each element is checked on its own
+		}
+	case kEnvFile:
+		switch v.(type) {
+		case string, map[string]any:
 			return ""
 		}
 	case kStrings:
@@ -327,6 +444,21 @@ func describe(v any) string {
 		return "a date or time"
 	}
 	return fmt.Sprintf("a %T", v)
+}
+
+// asList returns the elements of a TOML list, of values or of tables.
+func asList(v any) ([]any, bool) {
+	switch l := v.(type) {
+	case []any:
+		return l, true
+	case []map[string]any:
+		out := make([]any, len(l))
+		for i, t := range l {
+			out[i] = t
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 func sortedAny(m map[string]any) []string {

@@ -1,8 +1,9 @@
 package config
 
 import (
-	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -15,6 +16,8 @@ type Sketch struct {
 	Services map[string][]string
 	// Autostart lists the services started by corral up, sorted.
 	Autostart []string
+	// Groups maps each group to its services, as written.
+	Groups map[string][]string
 }
 
 // Names returns the service names, sorted.
@@ -47,19 +50,53 @@ func (s Sketch) Profiles(services ...string) []string {
 	return out
 }
 
-// ReadSketch reads path leniently (see Sketch).
+// ReadSketch reads path leniently (see Sketch), with the files it
+// includes (those that do not parse are left out).
 func ReadSketch(path string) (Sketch, error) {
-	src, err := os.ReadFile(path)
+	sk := Sketch{Services: map[string][]string{}, Groups: map[string][]string{}}
+	err := sk.read(path, map[string]bool{})
+	sort.Strings(sk.Autostart)
+	return sk, err
+}
+
+func (sk *Sketch) read(path string, seen map[string]bool) error {
+	if seen[realPath(path)] || len(seen) > maxIncludedFiles {
+		return nil
+	}
+	seen[realPath(path)] = true
+	src, err := readRegular(path, maxIncludedSize)
 	if err != nil {
-		return Sketch{}, err
+		return err
 	}
 	var doc struct {
 		Services map[string]any `toml:"services"`
+		Include  any            `toml:"include"`
+		Groups   map[string]any `toml:"groups"`
 	}
-	if _, err := toml.Decode(string(src), &doc); err != nil {
-		return Sketch{}, err
+	if _, err := toml.Decode(src, &doc); err != nil {
+		return err
 	}
-	sk := Sketch{Services: map[string][]string{}}
+	for g, v := range doc.Groups {
+		if list, ok := v.([]any); ok {
+			for _, m := range list {
+				if s, ok := m.(string); ok {
+					sk.Groups[g] = append(sk.Groups[g], s)
+				}
+			}
+		}
+	}
+	pats, _ := includePatterns(doc.Include)
+	for _, pat := range pats {
+		abs := absPath(pat, filepath.Dir(path))
+		matches := []string{abs}
+		if strings.ContainsAny(pat, `*?[`) {
+			matches, _ = filepath.Glob(abs)
+			sort.Strings(matches)
+		}
+		for _, m := range matches {
+			sk.read(m, seen) // lenient: a broken included file is left out
+		}
+	}
 	for name, v := range doc.Services {
 		t, _ := v.(map[string]any)
 		var profiles []string
@@ -74,6 +111,5 @@ func ReadSketch(path string) (Sketch, error) {
 			sk.Autostart = append(sk.Autostart, name)
 		}
 	}
-	sort.Strings(sk.Autostart)
-	return sk, nil
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,8 +25,12 @@ import (
 
 	"github.com/corral-sh/corral/internal/api"
 	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/dashboard"
+	"github.com/corral-sh/corral/internal/gpu"
 	"github.com/corral-sh/corral/internal/ipc"
 	"github.com/corral-sh/corral/internal/journal"
+	"github.com/corral-sh/corral/internal/logs"
+	"github.com/corral-sh/corral/internal/metrics"
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/reaper"
 	"github.com/corral-sh/corral/internal/reclaim"
@@ -51,6 +56,9 @@ type Options struct {
 	// ExitWith, if set, is a process whose exit triggers a verified shutdown
 	// (the desktop app that launched corral beside itself).
 	ExitWith int
+	// LogFile, if set, is the daemon's own log file (daemon.log), rotated
+	// as [corral] logs says (daemonlog.go).
+	LogFile *logs.File
 }
 
 // LockName is the lock file in the state directory.
@@ -82,6 +90,10 @@ type Info struct {
 	ConfigRead   time.Time `json:"config_read"`
 	// ExitWith is the process whose exit shuts the daemon down (--exit-with), 0 for none.
 	ExitWith int `json:"exit_with,omitempty"`
+	// Dashboard is where the dashboard listens (127.0.0.1:PORT), absent
+	// when it does not run. Its URL, with the token, is the answer of POST
+	// /v1/dashboard, never part of this (bundles include it).
+	Dashboard string `json:"dashboard,omitempty"`
 }
 
 // configRead is the configuration file as the daemon last applied it.
@@ -107,6 +119,15 @@ type daemon struct {
 	journalPath string
 	stateKey    string // statedir.Key(o.StateDir): names our cgroups and markers
 
+	metrics *metrics.Metrics
+	api     http.Handler
+	dashCtx context.Context // the dashboard's life: ends with the daemon
+	dashMu  sync.Mutex      // guards dash
+	dash    *dashboard.Server
+	// httpAddr is [corral] http as the daemon started with it: the
+	// dashboard's address is read once (a reload does not move it).
+	httpAddr string
+
 	leftMu  sync.Mutex                    // guards left and pending
 	left    map[string]string             // service → why an earlier run's tree of it may still be alive
 	pending map[string][]proctree.Process // service → killed processes of an earlier run not yet reaped by their parent
@@ -119,7 +140,53 @@ func (d *daemon) Info() any {
 	if r := d.cfgRead.Load(); r != nil {
 		info.ConfigSHA256, info.ConfigRead = r.digest, r.at
 	}
+	d.dashMu.Lock()
+	if d.dash != nil {
+		if u, err := url.Parse(d.dash.URL()); err == nil {
+			info.Dashboard = u.Host
+		}
+	}
+	d.dashMu.Unlock()
 	return info
+}
+
+// Metrics serves the daemon's metrics (GET /metrics).
+func (d *daemon) Metrics() http.Handler { return d.metrics.Handler() }
+
+// Dashboard starts the dashboard on addr ("": the configured address, else
+// any free port of 127.0.0.1) unless one runs, and returns its URL.
+func (d *daemon) Dashboard(addr string) (string, error) {
+	d.dashMu.Lock()
+	defer d.dashMu.Unlock()
+	if d.dash != nil {
+		return d.dash.URL(), nil
+	}
+	if addr == "" {
+		addr = d.httpAddr
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	s := dashboard.New(dashboard.Options{API: d.api, Metrics: d.metrics.Handler(), Log: d.o.Log})
+	u, err := s.Serve(d.dashCtx, addr)
+	if err != nil {
+		return "", err
+	}
+	d.dash = s
+	if pu, err := url.Parse(u); err == nil {
+		d.sup.Bus().Emit(journal.Event{Kind: journal.Daemon, Message: "dashboard listening on " + pu.Host + " (corral dashboard prints its URL)", Fields: map[string]string{"addr": pu.Host}})
+	}
+	return u, nil
+}
+
+// dashboardDone waits for the dashboard, if one ran, to have stopped.
+func (d *daemon) dashboardDone() {
+	d.dashMu.Lock()
+	s := d.dash
+	d.dashMu.Unlock()
+	if s != nil {
+		<-s.Done()
+	}
 }
 
 func (d *daemon) Reload(ctx context.Context) (supervisor.ReloadResult, error) {
@@ -140,6 +207,7 @@ func (d *daemon) Reload(ctx context.Context) (supervisor.ReloadResult, error) {
 	res, err := d.sup.Reload(ctx, m.cfg)
 	if d.sup.Config() == m.cfg { // it took effect, even if a service's stop failed
 		d.file = cfg
+		rotateDaemonLog(d.o.LogFile, cfg)
 		d.report(m, d.sup.Bus())
 		d.cfgRead.Store(&configRead{digest: cfg.Digest, at: time.Now()})
 	}
@@ -316,6 +384,7 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	if err != nil {
 		return zero, err
 	}
+	rotateDaemonLog(o.LogFile, cfg)
 	containment := o.Containment
 	if containment == proctree.Auto && cfg.Containment != "" {
 		containment, _ = proctree.ParseContainment(cfg.Containment)
@@ -352,9 +421,15 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 		return zero, err
 	}
 	d.report(defined, bus)
+	// The metrics read the supervisor at each scrape, and count what only
+	// events say from now on (the tap sees every event, unlike a
+	// subscription).
+	d.metrics = metrics.New(viewsOf(func(members bool) []supervisor.View { return d.sup.List(members) }), o.Log)
+	bus.Tap(d.metrics.Observe)
 	sup, err := supervisor.New(defined.cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus,
 		Reclaim: d.reclaimHolder, KernelLimits: os.Getenv("CORRAL_KERNEL_LIMITS") != "off",
-		StateKey: key, CgroupParent: cgParent, Leftover: d.leftover, OwnsChildren: true})
+		StateKey: key, CgroupParent: cgParent, Leftover: d.leftover, OwnsChildren: true,
+		GPU: &gpu.Reader{}, ObserveProbe: d.metrics.ObserveProbe})
 	if err != nil {
 		return zero, err
 	}
@@ -387,10 +462,22 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 			close(exitWith)
 		}()
 	}
-	srv := &http.Server{Handler: api.Handler(d, o.Log), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: ipc.IdleTimeout}
+	d.api = api.Handler(d, o.Log)
+	dashCtx, stopDash := context.WithCancel(context.Background())
+	defer func() { stopDash(); d.dashboardDone() }()
+	d.dashCtx = dashCtx
+	srv := &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: ipc.IdleTimeout}
 	go srv.Serve(ipc.Keep(ln, func(err error) { bus.Emit(journal.Event{Kind: journal.Daemon, Message: err.Error()}) }))
 	defer os.Remove(ipc.Path(o.StateDir))
 	bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("daemon %d started: %s, %d services (%d defined through the API), state %s", os.Getpid(), o.ConfigPath, len(defined.cfg.Services), len(defined.cfg.Services)-len(cfg.Services), o.StateDir)})
+	d.httpAddr = cfg.HTTP
+	if cfg.HTTP != "" {
+		// A dashboard that cannot listen (its port taken) is no reason to
+		// leave the services unsupervised: said, and the daemon goes on.
+		if _, err := d.Dashboard(cfg.HTTP); err != nil {
+			bus.Emit(journal.Event{Kind: journal.Daemon, Message: "no dashboard: " + err.Error() + "; corral dashboard starts one on another port"})
+		}
+	}
 	if o.Listening != nil {
 		o.Listening()
 	}
@@ -646,3 +733,8 @@ func readLockPID(stateDir string) (string, error) {
 	b, err := io.ReadAll(io.LimitReader(f, 64))
 	return strings.TrimSpace(string(b)), err
 }
+
+// viewsOf adapts a function to metrics.Source.
+type viewsOf func(members bool) []supervisor.View
+
+func (f viewsOf) List(members bool) []supervisor.View { return f(members) }

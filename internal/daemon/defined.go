@@ -75,6 +75,11 @@ func readDefinitions(stateDir string, now time.Time) (defs map[string]json.RawMe
 	} else {
 		err = json.Unmarshal(b, &df)
 	}
+	if err == nil && df.Version == 0 {
+		// {} or null: no version at all is not another corral's store but
+		// a damaged (or hand-edited) one.
+		err = errors.New("it has no version")
+	}
 	if err == nil && df.Version != DefinitionsVersion {
 		return nil, "", fmt.Errorf("daemon: %s has version %d, and this corral reads version %d: it was written by another corral; run that one, or move the file away (its services are then forgotten)",
 			path, df.Version, DefinitionsVersion)
@@ -300,6 +305,11 @@ func (d *daemon) Define(ctx context.Context, name string, def []byte) (created b
 	_, err = d.sup.Apply(ctx, cfg, fmt.Sprintf("service %s %s through the API", name, what))
 	if errors.Is(err, service.ErrShutdown) {
 		return false, fmt.Errorf("corral is shutting down: the definition of %s was stored and takes effect at the daemon's next start: %w", name, err)
+	}
+	if c := service.CodeOf(err); c == service.CodeStopIncomplete || c == service.CodeLeftover {
+		// The restart of the changed service could not empty the old
+		// tree: not an answer to report as done.
+		return !existed, fmt.Errorf("the definition of %s was stored and applied, but its running instance could not be replaced: %w", name, err)
 	}
 	if err != nil {
 		d.o.Log.Warn("applying a definition", "service", name, "err", err)

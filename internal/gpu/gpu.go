@@ -106,6 +106,21 @@ func (r *Reader) Usage(ctx context.Context) (Usage, error) {
 	return r.last, r.err
 }
 
+// Refresh runs nvidia-smi now, whatever the cache holds, and keeps the
+// answer for the others: what a stop checks its release against must be
+// read after the stop.
+func (r *Reader) Refresh(ctx context.Context) (Usage, error) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last, r.err = r.run(ctx)
+	r.at = now()
+	return r.last, r.err
+}
+
 func (r *Reader) run(ctx context.Context) (Usage, error) {
 	path := r.Path
 	if path == "" {

@@ -80,3 +80,34 @@ func TestReaderReportsFailures(t *testing.T) {
 		t.Fatalf("without nvidia-smi: %v", err)
 	}
 }
+
+// Answers in the shapes nvidia-smi gives to Query (testdata/*.txt, written
+// from its documented CSV output; no GPU was at hand to record them): two
+// processes, one process on two GPUs, MIG and WSL2, where per-process
+// memory is not reported ([N/A], [Not Supported]), an idle GPU (no line)
+// and an old driver's sentence for none.
+func TestParseRecordedOutputs(t *testing.T) {
+	for file, want := range map[string]Usage{
+		"r535-two-processes.txt":        {3187: 10734 << 20, 3201: 2048 << 20},
+		"r550-one-process-two-gpus.txt": {21877: 2 * 6543 << 20},
+		"mig-no-per-process-memory.txt": {4122: 0, 4180: 0},
+		"wsl2-not-supported.txt":        {911: 0},
+		"idle-no-processes.txt":         {},
+		"r390-no-processes.txt":         {},
+	} {
+		b, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Parse(b)
+		if err != nil || len(got) != len(want) {
+			t.Errorf("%s: %v %v, want %v", file, got, err, want)
+			continue
+		}
+		for pid, b := range want {
+			if g, ok := got[pid]; !ok || g != b {
+				t.Errorf("%s: pid %d: %d (listed %v), want %d", file, pid, g, ok, b)
+			}
+		}
+	}
+}

@@ -5,8 +5,11 @@
 // evaluated by node).
 //
 // Each format has its own file; every format fills the same model (Result:
-// services, each with where it came from, and findings), and one writer
-// turns the model into a commented corral.toml. A setting is never dropped
+// services, each with where it came from, groups, and findings), and one
+// writer turns the model into a commented corral.toml. A Procfile's .env
+// becomes the services' env_file where corral's own env-file reader
+// (config.ReadEnv) reads it as foreman does; the variables it would read
+// otherwise are also written in env. A setting is never dropped
 // silently: one that corral cannot express, expresses only approximately, or
 // does not need is a Finding, written both as a comment under its service
 // and in the report. The importer only reads: it starts nothing, and a

@@ -11,8 +11,9 @@ type dotenvVar struct {
 	Key, Value string
 	Line       int
 	// FromEnv names the variables the value took from the environment of
-	// the import (a reference to one the file does not set).
-	FromEnv []string
+	// the import (a reference to one the file does not set); Refs every
+	// variable it refers to, of the file or not.
+	FromEnv, Refs []string
 }
 
 var dotenvKeyRE = regexp.MustCompile(`^(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*`)
@@ -84,7 +85,7 @@ func parseDotenv(path, display string, lookup func(string) (string, bool)) ([]do
 		}
 		double := strings.HasPrefix(line[len(m[0]):], `"`)
 		if expand {
-			v.Value, v.FromEnv = expandDollar(v.Value, double, set, lookup)
+			v.Value, v.FromEnv, v.Refs = expandDollar(v.Value, double, set, lookup)
 		}
 		set[k] = v.Value
 		vars = append(vars, v)
@@ -109,14 +110,15 @@ var dollarRE = regexp.MustCompile(`\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-
 
 // expandDollar expands $VAR and ${VAR} (and, in double quotes, the
 // backslash escapes) from the file's variables, else from lookup. It
-// returns the names taken from lookup.
-func expandDollar(s string, double bool, set map[string]string, lookup func(string) (string, bool)) (string, []string) {
-	var fromEnv []string
+// returns the names taken from lookup, and all the names referred to.
+func expandDollar(s string, double bool, set map[string]string, lookup func(string) (string, bool)) (string, []string, []string) {
+	var fromEnv, refs []string
 	s = dollarRE.ReplaceAllStringFunc(s, func(m string) string {
 		if m == `\$` {
 			return "\x00$" // kept for the escape pass (or restored below)
 		}
 		name := strings.Trim(m, "${}")
+		refs = appendNew(refs, name)
 		if v, ok := set[name]; ok {
 			return v
 		}
@@ -129,5 +131,5 @@ func expandDollar(s string, double bool, set map[string]string, lookup func(stri
 	} else {
 		s = strings.ReplaceAll(s, "\x00$", "$")
 	}
-	return s, fromEnv
+	return s, fromEnv, refs
 }

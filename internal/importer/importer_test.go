@@ -6,7 +6,9 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -53,7 +55,11 @@ var goldenCases = []struct {
 
 // TestGolden imports every case and compares the TOML and the report with
 // the golden files byte for byte; the TOML must load with the daemon's own
-// parser (config.Parse), directories and all.
+// parser (config.Parse), directories and env files and all. Only user and
+// group depend on who loads it (another user needs root, and a user of
+// the source's machine may not exist here): they are checked as the
+// user running the tests (asUser), so that the check does not depend on
+// who runs them.
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.dir, func(t *testing.T) {
@@ -78,12 +84,37 @@ func TestGolden(t *testing.T) {
 			golden(t, filepath.Join(dir, "want.toml"), dir, got)
 			golden(t, filepath.Join(dir, "want.report"), dir, rep.Bytes())
 			if runtime.GOOS != "windows" { // stop signals such as QUIT exist only on Unix
-				if _, err := config.Parse(filepath.Join(dir, "corral.toml"), string(got)); err != nil {
+				if _, err := config.Parse(filepath.Join(dir, "corral.toml"), asUser(t, got)); err != nil {
 					t.Fatalf("the imported file does not load:\n%v\n%s", err, got)
 				}
 			}
 		})
 	}
+}
+
+var userLine = regexp.MustCompile(`(?m)^(user|group) = ".*"$`)
+
+// asUser rewrites the user = and group = lines of an imported file to the
+// user running the test and its primary group, which corral accepts
+// without root (or drops them where that user has no name).
+func asUser(t *testing.T, text []byte) string {
+	t.Helper()
+	me, meErr := user.Current()
+	var grp string
+	if meErr == nil {
+		if g, err := user.LookupGroupId(me.Gid); err == nil {
+			grp = g.Name
+		}
+	}
+	return userLine.ReplaceAllStringFunc(string(text), func(l string) string {
+		switch {
+		case meErr != nil, strings.HasPrefix(l, "group") && grp == "":
+			return ""
+		case strings.HasPrefix(l, "user"):
+			return "user = " + quote(me.Username)
+		}
+		return "group = " + quote(grp)
+	})
 }
 
 // golden compares got with the file at path, where the case's absolute

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,6 +211,12 @@ type Service struct {
 	Command []string
 	Shell   string
 	Dir     string // as written: relative to the output directory where inside it
+	// User and Group are user = and group = (Group only with User);
+	// Umask is umask = as octal digits ("027").
+	User, Group, Umask string
+	// EnvFile is env_file = (a path as written: relative to the output
+	// directory where inside it); Env wins over its variables.
+	EnvFile string
 	Env     []EnvVar
 	// Autostart is written when set.
 	Autostart *bool
@@ -236,11 +243,20 @@ func (s *Service) setEnv(k, v, comment string) {
 	s.Env = append(s.Env, EnvVar{Key: k, Value: v, Comment: comment})
 }
 
+// Group is one entry of the top-level groups = { NAME = [...] } table.
+type Group struct {
+	Name    string
+	Origin  Pos
+	From    string // what it was in the source: "[group:shop]", "namespace \"media\""
+	Members []string
+}
+
 // Result is an imported configuration.
 type Result struct {
 	Format   Format
 	Sources  []string // the files read, displayed as in Pos
 	Services []*Service
+	Groups   []*Group
 	// Findings are the settings of the file as a whole; each service holds
 	// its own.
 	Findings []Finding
@@ -309,14 +325,7 @@ const maxName = 64
 // addService names s uniquely within r, as corral's names allow, and adds
 // it. A name that had to change is a finding.
 func (r *Result) addService(s *Service, raw string) {
-	name := badNameChar.ReplaceAllString(raw, "-")
-	name = strings.TrimLeft(name, "._-")
-	if name == "" {
-		name = "service"
-	}
-	if len(name) > maxName {
-		name = name[:maxName]
-	}
+	name := cleanName(raw, "service")
 	base := name
 	for i := 2; r.service(name) != nil; i++ {
 		suffix := "-" + strconv.Itoa(i)
@@ -330,6 +339,66 @@ func (r *Result) addService(s *Service, raw string) {
 		s.find(s.Origin, Approx, "name "+strconv.Quote(raw), "renamed to %q: corral's service names use letters, digits, '.', '_' and '-', start with a letter or digit, are at most %d characters long and are unique", name, maxName)
 	}
 	r.Services = append(r.Services, s)
+}
+
+// addGroup adds a group of the given services (duplicates dropped, in
+// order), named as corral's names allow and unique among the groups; a
+// name that had to change is a finding. A group of no service is not
+// written (corral refuses an empty group).
+func (r *Result) addGroup(raw string, origin Pos, from string, members []string) *Group {
+	var m []string
+	for _, s := range members {
+		if !slices.Contains(m, s) {
+			m = append(m, s)
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	name := cleanName(raw, "group")
+	base := name
+	for i := 2; r.group(name) != nil; i++ {
+		suffix := "-" + strconv.Itoa(i)
+		name = base[:min(len(base), maxName-len(suffix))] + suffix
+	}
+	if name != raw {
+		r.find(origin, Approx, from, "the group is named %q: corral's group names follow the rules of service names "+
+			"(letters, digits, '.', '_' and '-', starting with a letter or digit, at most %d characters) and are unique", name, maxName)
+	}
+	g := &Group{Name: name, Origin: origin, From: from, Members: m}
+	r.Groups = append(r.Groups, g)
+	return g
+}
+
+func (r *Result) group(name string) *Group {
+	for _, g := range r.Groups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// cleanName makes raw a name corral accepts (empty: def).
+func cleanName(raw, def string) string {
+	name := badNameChar.ReplaceAllString(raw, "-")
+	name = strings.TrimLeft(name, "._-")
+	if name == "" {
+		name = def
+	}
+	if len(name) > maxName {
+		name = name[:maxName]
+	}
+	return name
+}
+
+// path writes a file's path for corral.toml: relative to the output
+// directory when inside it, else absolute.
+func (r *Result) path(abs string) string {
+	if rel, ok := within(r.outDir, abs); ok {
+		return rel
+	}
+	return filepath.ToSlash(abs)
 }
 
 func (r *Result) service(name string) *Service {

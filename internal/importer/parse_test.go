@@ -351,3 +351,193 @@ func TestImportedFileLoads(t *testing.T) {
 		t.Errorf("dir %q, want the Procfile's %q", s.Dir, dir)
 	}
 }
+
+// The .env is the services' env_file where corral reads it as foreman
+// does; a variable it would read otherwise (a $VAR foreman expands) is
+// also in env, which wins, so that every variable has foreman's value.
+// A .env corral would refuse is copied into env instead, and said.
+func TestProcfileEnvFile(t *testing.T) {
+	src := "A=1\nB=\"${A}-x\"\nC=$OUTSIDE/c\nD='lit $A'\nE=plain # comment\nPORT=6000\nA=2\n"
+	dir := writeCase(t, map[string]string{"Procfile": "web: run\nworker: work\n", ".env": src})
+	o := Options{OutDir: dir, LookupEnv: func(k string) (string, bool) { return "/o", k == "OUTSIDE" }}
+	res, err := ImportProcfile(filepath.Join(dir, "Procfile"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Parse(filepath.Join(dir, "corral.toml"), string(res.TOML()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.TOML())
+	}
+	for name, port := range map[string]string{"web": "6000", "worker": "6100"} {
+		s := f.Services[name]
+		if len(s.EnvFiles) != 1 || s.EnvFiles[0].Path != filepath.Join(dir, ".env") {
+			t.Fatalf("%s: env_file %+v\n%s", name, s.EnvFiles, res.TOML())
+		}
+		fromFile, err := config.ReadEnv(s.EnvFiles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, kv := range append(fromFile, s.Env...) { // env wins
+			k, v, _ := strings.Cut(kv, "=")
+			got[k] = v
+		}
+		// B was read while A was 1, as foreman reads it.
+		want := map[string]string{"A": "2", "B": "1-x", "C": "/o/c", "D": "lit $A", "E": "plain", "PORT": port}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s starts with %q\nwant %q", name, got, want)
+		}
+		if len(s.Env) != 3 { // B, C and PORT
+			t.Errorf("%s: env %q: only what env_file reads otherwise, and PORT", name, s.Env)
+		}
+	}
+	var settings []string
+	for _, fd := range res.Findings {
+		settings = append(settings, fd.Pos.String()+" "+fd.Setting)
+	}
+	if want := []string{"Procfile one process exits", "Procfile stop", ".env env_file", ".env:2 B", ".env:3 C"}; !reflect.DeepEqual(settings, want) {
+		t.Errorf("findings %q\nwant %q", settings, want)
+	}
+
+	// A name corral refuses in an env file: copied, and said.
+	dir = writeCase(t, map[string]string{"Procfile": "web: run\n", ".env": "X=1\napp.mode=dev\n"})
+	out := t.TempDir() // the .env is outside the output directory
+	res, err = ImportProcfile(filepath.Join(dir, "Procfile"), Options{OutDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Services[0]
+	if s.EnvFile != "" || len(s.Env) != 3 || s.Env[1] != (EnvVar{"app.mode", "dev", filepath.Join(dir, ".env") + ":2"}) {
+		t.Errorf("env_file %q, env %+v: want every variable copied", s.EnvFile, s.Env)
+	}
+	if fd := res.Findings[2]; fd.Setting != "env_file" || fd.Pos.Line != 2 || !strings.Contains(fd.Note, "not written as env_file") {
+		t.Errorf("finding %v", fd)
+	}
+	if _, err := config.Parse(filepath.Join(out, "corral.toml"), string(res.TOML())); err != nil {
+		t.Fatalf("%v\n%s", err, res.TOML())
+	}
+	// Outside the output directory, env_file is absolute.
+	dir = writeCase(t, map[string]string{"Procfile": "web: run\n", ".env": "X=1\n"})
+	if res, err = ImportProcfile(filepath.Join(dir, "Procfile"), Options{OutDir: out}); err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Services[0].EnvFile; got != filepath.ToSlash(filepath.Join(dir, ".env")) {
+		t.Errorf("env_file %q, want the absolute path", got)
+	}
+}
+
+// user=, umask= and [group:x], of the programs and of [supervisord].
+func TestSupervisordUserUmaskGroups(t *testing.T) {
+	dir := writeCase(t, map[string]string{"supervisord.conf": `
+[supervisord]
+user=alice
+umask=027
+
+[program:a]
+command=run a
+
+[program:b]
+command=run b
+user=bob
+umask=0o2
+
+[program:c]
+command=run c
+user=0
+
+[program:d]
+command=run d
+user=1000
+process_name=d%(process_num)d
+numprocs=2
+
+[group:my group]
+programs=d,a
+`})
+	res, err := ImportSupervisord(filepath.Join(dir, "supervisord.conf"), Options{OutDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range res.Services {
+		got[s.Name] = s.User + " " + s.Umask
+	}
+	if want := map[string]string{"a": "alice 027", "b": "bob 002", "c": "root 027", "d0": " 027", "d1": " 027"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("user umask %q\nwant %q", got, want)
+	}
+	if len(res.Groups) != 1 || res.Groups[0].Name != "my-group" || !reflect.DeepEqual(res.Groups[0].Members, []string{"d0", "d1", "a"}) {
+		t.Errorf("groups %+v", res.Groups)
+	}
+	all := ""
+	for _, f := range res.AllFindings() {
+		all += f.String() + "\n"
+	}
+	for _, want := range []string{
+		`supervisord.conf:3: [supervisord] user = alice: approximated: supervisord switches to this user as it starts`,
+		`supervisord.conf:4: [supervisord] umask = 027: approximated: supervisord sets it when it daemonizes`,
+		`supervisord.conf:24: [group:my group]: approximated: the group is named "my-group"`,
+		`supervisord.conf:11: b: user = bob: approximated: written as user = "bob": supervisord runs as alice ([supervisord] user) and cannot switch to bob`,
+		`supervisord.conf:16: c: user = 0: approximated: written as user = "root": supervisord runs as alice`,
+		`supervisord.conf:20: d0: user = 1000: not imported: corral's user takes a user name, not a uid`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no finding %q in\n%s", want, all)
+		}
+	}
+	var decoded struct {
+		Groups   map[string][]string
+		Services map[string]struct{ User, Umask string }
+	}
+	if _, err := toml.Decode(string(res.TOML()), &decoded); err != nil || !reflect.DeepEqual(decoded.Groups["my-group"], []string{"d0", "d1", "a"}) ||
+		decoded.Services["b"].User != "bob" || decoded.Services["b"].Umask != "002" {
+		t.Errorf("%v %+v\n%s", err, decoded, res.TOML())
+	}
+
+	os.WriteFile(filepath.Join(dir, "supervisord.conf"), []byte("[program:a]\ncommand=run\numask=089\n"), 0o644)
+	if _, err := ImportSupervisord(filepath.Join(dir, "supervisord.conf"), Options{OutDir: dir}); err == nil || !strings.HasPrefix(err.Error(), "supervisord.conf:3: umask: \"089\" is not an octal number") {
+		t.Errorf("a bad umask: %v", err)
+	}
+}
+
+// uid (user) and gid, and namespaces as groups.
+func TestPM2UserAndNamespace(t *testing.T) {
+	dir := writeCase(t, map[string]string{"ecosystem.json": `{"apps": [
+  {"name": "a", "script": "a.js", "uid": "www", "gid": "web", "namespace": "shop"},
+  {"name": "b", "script": "b.js", "gid": "web", "namespace": "jobs"},
+  {"name": "c", "script": "c.js", "user": 1001, "namespace": "shop", "instances": 2}
+]}`})
+	res, err := ImportPM2(context.Background(), filepath.Join(dir, "ecosystem.json"), Options{OutDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range res.Services {
+		got[s.Name] = s.User + ":" + s.Group
+	}
+	if want := map[string]string{"a": "www:web", "b": ":", "c-0": ":", "c-1": ":"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("user:group %q\nwant %q", got, want)
+	}
+	var groups []string
+	for _, g := range res.Groups {
+		groups = append(groups, g.Name+"="+strings.Join(g.Members, ","))
+	}
+	if want := []string{"shop=a,c-0,c-1", "jobs=b"}; !reflect.DeepEqual(groups, want) {
+		t.Errorf("groups %q, want %q", groups, want)
+	}
+	all := ""
+	for _, f := range res.AllFindings() {
+		all += f.String() + "\n"
+	}
+	for _, want := range []string{
+		`ecosystem.json:2: a: user = "www": approximated: written as user = "www" and group = "web"`,
+		`ecosystem.json:3: b: gid = "web": not imported: a group without a user`,
+		`ecosystem.json:4: c-0: user = 1001: not imported: PM2 looks uid up as a user name`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no finding %q in\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "namespace") {
+		t.Errorf("a namespace is a group, not a finding:\n%s", all)
+	}
+}

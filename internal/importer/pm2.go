@@ -118,6 +118,7 @@ func ImportPM2(ctx context.Context, path string, o Options) (*Result, error) {
 	if abs, err := filepath.Abs(base); err == nil {
 		base = abs
 	}
+	var spaces []*pmSpace
 	for i, a := range apps {
 		app, ok := a.(*pmObj)
 		if !ok {
@@ -126,11 +127,31 @@ func ImportPM2(ctx context.Context, path string, o Options) (*Result, error) {
 		if !lineKnown {
 			app.line = findAppLine(src, app)
 		}
-		if err := pm2App(r, app, disp, base, &o, lineKnown); err != nil {
+		if err := pm2App(r, app, disp, base, &o, lineKnown, &spaces); err != nil {
 			return nil, err
 		}
 	}
+	// Each namespace is a group of its apps' services (pm2 restart NS is
+	// corral restart @NS).
+	for _, ns := range spaces {
+		g := r.addGroup(ns.name, ns.pos, "namespace "+strconv.Quote(ns.name), ns.members)
+		if g == nil {
+			continue
+		}
+		for _, s := range r.Services {
+			if slices.Contains(g.Members, s.Name) {
+				s.Notes = append(s.Notes, fmt.Sprintf("namespace %q: groups.%s (corral restart @%s)", ns.name, key(g.Name), g.Name))
+			}
+		}
+	}
 	return r, nil
+}
+
+// pmSpace is a PM2 namespace: the services of its apps.
+type pmSpace struct {
+	name    string
+	pos     Pos
+	members []string
 }
 
 func pmTopKeyNote(k string) string {
@@ -453,9 +474,6 @@ var pmKeyNotes = map[string]struct {
 	"log_type":              {Dropped, "corral's log keeps the program's lines as they are"},
 	"disable_logs":          {Dropped, "corral always keeps a service's output (10 MB, 3 old files)"},
 	"pid_file":              {Dropped, "corral status NAME --json shows the service's pid; corral's own pidfile key means the opposite (a pid a launcher writes)"},
-	"user":                  {Dropped, "corral runs services as the user that runs corral: start a corral of that user, or wrap the command in runuser -u USER -- (root only)"},
-	"gid":                   {Dropped, "corral runs services with the group of the user that runs corral"},
-	"namespace":             {Dropped, "corral has no groups: name the services together (corral restart a b)"},
 	"shutdown_with_message": {Dropped, "corral stops with a signal (INT here) or an HTTP request (stop.hook), not PM2's IPC message"},
 	"wait_ready": {Dropped, "process.send('ready') needs PM2's IPC channel; give the service a ready probe instead " +
 		"(ready = { http = \"http://127.0.0.1:PORT/\" }, tcp = \"127.0.0.1:PORT\" or log = \"listening\"), and corral ensure waits for it"},
@@ -496,7 +514,7 @@ const (
 )
 
 // pm2App turns one app into services.
-func pm2App(r *Result, app *pmObj, disp, base string, o *Options, lineKnown bool) error {
+func pm2App(r *Result, app *pmObj, disp, base string, o *Options, lineKnown bool, spaces *[]*pmSpace) error {
 	// Aliases first, so that every key is looked up by one name.
 	norm := newObj(app.line)
 	for _, k := range app.keys {
@@ -776,10 +794,35 @@ func pm2App(r *Result, app *pmObj, disp, base string, o *Options, lineKnown bool
 		autostart = &v
 	}
 
+	// uid (user) and gid: PM2 looks both up by name, as root only.
+	user, group := strings.TrimSpace(str("user")), strings.TrimSpace(str("gid"))
+	if _, ok := app.vals["user"]; ok {
+		switch _, err := strconv.Atoi(user); {
+		case user == "": // nothing to run as
+		case err == nil:
+			notes = append(notes, Finding{Pos: pos("user"), Setting: raw("user"), Kind: Dropped,
+				Note: fmt.Sprintf("PM2 looks uid up as a user name (and finds none named %s); corral's user takes a name too: write user = \"NAME\" with the name of uid %s (getent passwd %s)", user, user, user)})
+			user = ""
+		default:
+			also := ""
+			if group != "" {
+				also = " and group = " + quote(group)
+			}
+			notes = append(notes, Finding{Pos: pos("user"), Setting: raw("user"), Kind: Approx,
+				Note: fmt.Sprintf("written as user = %s%s: running as another user needs corral's daemon to run as root (PM2 needs root for uid and gid at all); "+
+					"where it does not, or where there is no user %s, corral refuses the whole file at load (PM2 refuses only this app)", quote(user), also, user)})
+		}
+	}
+	if _, ok := app.vals["gid"]; ok && user == "" {
+		notes = append(notes, Finding{Pos: pos("gid"), Setting: raw("gid"), Kind: Dropped,
+			Note: "a group without a user: corral's group needs user (PM2 looks the user up first too): write user = \"NAME\" and group = \"GROUP\""})
+		group = ""
+	}
+
 	// Every other key is a finding.
 	handled := []string{"name", "script", "args", "interpreter", "interpreter_args", "cwd", "env", "instances", "exec_mode",
 		"autorestart", "stop_exit_codes", "max_restarts", "min_uptime", "restart_delay", "exp_backoff_restart_delay", "kill_timeout",
-		"max_memory_restart", "autostart", "port"}
+		"max_memory_restart", "autostart", "port", "user", "gid", "namespace"}
 	for _, k := range app.keys {
 		if slices.Contains(handled, k) || strings.HasPrefix(k, "env_") {
 			continue
@@ -806,7 +849,7 @@ func pm2App(r *Result, app *pmObj, disp, base string, o *Options, lineKnown bool
 	incVar := str("increment_var")
 	for i := 0; i < instances; i++ {
 		s := &Service{Origin: Pos{disp, app.line}, From: "app " + strconv.Quote(name), Command: slices.Clone(argv), Dir: r.dir(dir),
-			Restart: rs, Stop: stop, Memory: memory, Autostart: autostart}
+			User: user, Group: group, Restart: rs, Stop: stop, Memory: memory, Autostart: autostart}
 		if !lineKnown && app.line == 0 {
 			s.Origin = Pos{disp, 0}
 		}
@@ -833,6 +876,14 @@ func pm2App(r *Result, app *pmObj, disp, base string, o *Options, lineKnown bool
 			svcName = name + "-" + strconv.Itoa(i)
 		}
 		r.addService(s, svcName)
+		if ns := strings.TrimSpace(str("namespace")); ns != "" {
+			i := slices.IndexFunc(*spaces, func(p *pmSpace) bool { return p.name == ns })
+			if i < 0 {
+				*spaces = append(*spaces, &pmSpace{name: ns, pos: pos("namespace")})
+				i = len(*spaces) - 1
+			}
+			(*spaces)[i].members = append((*spaces)[i].members, s.Name)
+		}
 	}
 	return nil
 }

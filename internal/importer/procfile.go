@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/corral-sh/corral/internal/config"
 )
 
 // The port conventions of foreman and overmind: the first process type
@@ -35,8 +38,10 @@ type procEntry struct {
 
 // ImportProcfile reads a Procfile and the .env beside it. Each process type
 // becomes a service running its command through /bin/sh -c in the
-// Procfile's directory, with the .env's variables and PORT as foreman and
-// overmind assign it.
+// Procfile's directory, with the .env as its env_file (read at each start)
+// and PORT as foreman and overmind assign it. A variable corral's env_file
+// would read otherwise than foreman (a $VAR it expands) is also written
+// in env, which wins; a .env corral would refuse is copied into env.
 func ImportProcfile(path string, o Options) (*Result, error) {
 	r := &Result{Format: Procfile, outDir: o.outDir()}
 	abs, err := filepath.Abs(path)
@@ -54,6 +59,8 @@ func ImportProcfile(path string, o Options) (*Result, error) {
 
 	envPath := filepath.Join(root, ".env")
 	var env []dotenvVar
+	envFile := ""               // env_file of every service
+	copied := map[string]bool{} // variables written in env too
 	base := procfilePortBase
 	switch vars, err := parseDotenv(envPath, r.display(envPath), o.lookupEnv); {
 	case errors.Is(err, fs.ErrNotExist):
@@ -85,11 +92,24 @@ func ImportProcfile(path string, o Options) (*Result, error) {
 		"foreman sends TERM, overmind INT, and both kill after 5 seconds: written as stop = { signal = \"TERM\", grace = \"5s\" }; "+
 			"corral signals and kills every process of the service, not only the shell")
 
-	for _, v := range env {
+	if env != nil {
+		envFile, copied = r.dotenvFile(envPath, env)
+	}
+	for i, v := range env {
 		pos := Pos{r.display(envPath), v.Line}
-		if len(v.FromEnv) > 0 {
-			r.find(pos, Approx, v.Key, "refers to %s, which the file does not set: written with the value it has in the environment of the import "+
-				"(corral's env values are literal; services also inherit the daemon's environment)", strings.Join(v.FromEnv, ", "))
+		last := !slices.ContainsFunc(env[i+1:], func(w dotenvVar) bool { return w.Key == v.Key })
+		special := v.Key == "PORT" || v.Key == "CORRAL_SERVICE" || v.Key == "CORRAL_INSTANCE"
+		switch {
+		case len(v.FromEnv) > 0:
+			r.find(pos, Approx, v.Key, "refers to %s, which the file does not set: written in env with the value it has in the environment of the import "+
+				"(corral's env and env_file values are literal; services also inherit the daemon's environment)", strings.Join(v.FromEnv, ", "))
+		case envFile == "" || !last || special || !copied[v.Key]:
+		case len(v.Refs) > 0:
+			r.find(pos, Approx, v.Key, "refers to %s: corral's env_file takes values as written (no $VAR expansion), so it is also written in env, "+
+				"expanded at import: a change of %s in %s does not reach it", strings.Join(v.Refs, ", "), strings.Join(v.Refs, ", "), r.display(envPath))
+		default:
+			r.find(pos, Approx, v.Key, "corral's env_file reads this line otherwise than foreman and overmind (docs/configuration.md, env_file): "+
+				"also written in env, with the value they read")
 		}
 		if v.Key == "CORRAL_SERVICE" || v.Key == "CORRAL_INSTANCE" {
 			r.find(pos, Dropped, v.Key, "corral sets it for every process of a service itself")
@@ -98,14 +118,14 @@ func ImportProcfile(path string, o Options) (*Result, error) {
 
 	dir := r.dir(root)
 	for i, e := range entries {
-		s := &Service{Origin: e.pos, From: "process type " + e.name, Shell: e.command, Dir: dir,
+		s := &Service{Origin: e.pos, From: "process type " + e.name, Shell: e.command, Dir: dir, EnvFile: envFile,
 			Stop: Stop{Signal: "TERM", Grace: "5s"}}
 		if e.nested {
 			s.Notes = append(s.Notes, "nested with -f (overmind); run from the main Procfile's directory, as overmind does")
 		}
 		for _, v := range env {
-			if v.Key == "PORT" || v.Key == "CORRAL_SERVICE" || v.Key == "CORRAL_INSTANCE" {
-				continue // PORT is assigned below, per process type
+			if v.Key == "PORT" || v.Key == "CORRAL_SERVICE" || v.Key == "CORRAL_INSTANCE" || !copied[v.Key] {
+				continue // PORT is assigned below, per process type; the others come from env_file
 			}
 			c := r.display(envPath) + ":" + strconv.Itoa(v.Line)
 			if len(v.FromEnv) > 0 {
@@ -127,6 +147,59 @@ func ImportProcfile(path string, o Options) (*Result, error) {
 		r.addService(s, e.name)
 	}
 	return r, nil
+}
+
+// dotenvFile decides how the .env at path reaches the services. Where
+// corral can read it as env_file, it is written as env_file (read at each
+// start, as the variables of a file corral names, not of corral.toml),
+// and copied lists the variables corral would read otherwise than foreman
+// (a $VAR foreman expands and corral keeps as written), which are also
+// written in env, which wins. Where corral would refuse the file (a
+// CORRAL_ variable, a name with a dot), envFile is "" and every variable
+// is copied into env, as read at import.
+func (r *Result) dotenvFile(path string, vars []dotenvVar) (envFile string, copied map[string]bool) {
+	disp := r.display(path)
+	ours := map[string]string{}
+	for _, v := range vars {
+		ours[v.Key] = v.Value
+	}
+	all := func(pos Pos, why string) (string, map[string]bool) {
+		every := map[string]bool{}
+		for k := range ours {
+			every[k] = true
+		}
+		r.find(pos, Approx, "env_file", "not written as env_file = %s: corral would refuse the file (%s); its variables are copied into the env of "+
+			"every service as they are now, so a change to %s needs a new import (or fix the file and write env_file = %s)", quote(r.path(path)), why, disp, quote(r.path(path)))
+		return "", every
+	}
+	kvs, err := config.ReadEnv([]config.EnvFile{{Path: path}})
+	if err != nil {
+		var fe *config.Error
+		if errors.As(err, &fe) {
+			return all(Pos{disp, fe.Line}, fe.Msg)
+		}
+		return all(Pos{disp, 0}, strings.TrimPrefix(strings.ReplaceAll(err.Error(), path, disp), "config: "))
+	}
+	theirs := map[string]string{}
+	for _, kv := range kvs {
+		k, v, _ := strings.Cut(kv, "=")
+		theirs[k] = v
+	}
+	for k := range theirs {
+		if _, ok := ours[k]; !ok {
+			return all(Pos{disp, 0}, "it would set "+k+", which foreman does not read from it")
+		}
+	}
+	copied = map[string]bool{}
+	for k, v := range ours {
+		if tv, ok := theirs[k]; !ok || tv != v {
+			copied[k] = true
+		}
+	}
+	envFile = r.path(path)
+	r.find(Pos{disp, 0}, Approx, "env_file", "written as env_file = %s on every service: corral reads the file at every start of a service, so a changed "+
+		"value takes effect at its next start (corral restart NAME), with no reload; foreman and overmind read it once, as they start", quote(envFile))
+	return envFile, copied
 }
 
 // readProcfile reads path and the Procfiles it nests with -f (overmind).

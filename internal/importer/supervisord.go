@@ -40,6 +40,7 @@ func ImportSupervisord(path string, o Options) (*Result, error) {
 		return nil, &ParseError{Pos{r.display(path), 0}, "no [program:NAME] sections: nothing to import"}
 	}
 	sv.priorities()
+	sv.groupsOut()
 	// One note for every restart table, ahead of the file's other notes.
 	note := Finding{Pos: Pos{r.display(path), 0}, Setting: "restarts", Kind: Approx, Note: "supervisord retries a program that exits within startsecs " +
 		"up to startretries times (waiting 1s, 2s, 3s, ...), then leaves it FATAL until it is started by hand, and restarts a program that ran longer at once, " +
@@ -178,9 +179,20 @@ type svImport struct {
 	env     map[string]string // [supervisord] environment, as ENV_ expansions and defaults
 	envVars []EnvVar
 	dir     string // [supervisord] directory
-	// groups maps a program to its [group:x] and that group's priority.
-	groups map[string]svGroup
-	progs  []svProgram
+	// user and umask are [supervisord] user and umask, the defaults of
+	// every program ("" for none).
+	user, umask string
+	// groups maps a program to its [group:x] and that group's priority;
+	// groupDefs are the [group:x] sections in order.
+	groups    map[string]svGroup
+	groupDefs []svGroupDef
+	progs     []svProgram
+}
+
+type svGroupDef struct {
+	name     string
+	pos      Pos
+	programs []string
 }
 
 type svGroup struct {
@@ -189,6 +201,7 @@ type svGroup struct {
 }
 
 type svProgram struct {
+	prog      string // the [program:x] it is a process of
 	svc       *Service
 	group     int // the group's priority (the program's own when ungrouped)
 	priority  int
@@ -273,8 +286,6 @@ var svDaemonKeys = map[string]struct {
 	"strip_ansi":       {Dropped, "corral keeps output as the program wrote it"},
 	"minfds":           {Dropped, "raise the limit of corral's own process (ulimit -n before corral daemon, LimitNOFILE= in a systemd unit): services inherit it"},
 	"minprocs":         {Dropped, "raise the limit of corral's own process (ulimit -u before corral daemon): services inherit it; limits.processes bounds a service's tree"},
-	"umask":            {Dropped, "corral has no umask setting; services inherit the daemon's, or set it in the command: shell = \"umask 027; exec ...\""},
-	"user":             {Dropped, "corral runs services as the user that runs corral; start corral as that user (or wrap a command in runuser -u USER --)"},
 }
 
 // daemon reads [supervisord] (whose environment every program inherits)
@@ -324,6 +335,43 @@ func (sv *svImport) daemon(ini *iniFile) error {
 					}
 					sv.dir = val
 					sv.r.find(k.pos, Approx, "[supervisord] directory = "+k.value, "supervisord changes to it when it daemonizes, so programs without a directory start there: written as their dir")
+				case "user":
+					val, err := sv.expand(k, sv.vars(k.here, nil), nil)
+					if err != nil {
+						return err
+					}
+					name, ok := svUser(val)
+					if !ok {
+						sv.r.find(k.pos, Dropped, "[supervisord] user = "+k.value, "%s", svUIDNote(val))
+						continue
+					}
+					sv.user = name
+					alt := ""
+					if name != "root" {
+						alt = " or " + name
+					}
+					sv.r.find(k.pos, Approx, "[supervisord] user = "+k.value, "supervisord switches to this user as it starts, so its programs run as it: "+
+						"written as user = %s on every service without a user of its own. corral's daemon keeps the user it is started as, and runs these services "+
+						"as %s only when that is root%s; otherwise it refuses the whole file, as supervisord refuses to start", quote(name), name, alt)
+				case "umask":
+					val, err := sv.expand(k, sv.vars(k.here, nil), nil)
+					if err != nil {
+						return err
+					}
+					mask, err := svUmask(k, val)
+					if err != nil {
+						return err
+					}
+					if nd := ini.section("supervisord").get("nodaemon"); nd != nil {
+						if b, err := pyBool(nd.value); err == nil && b {
+							sv.r.find(k.pos, Moot, "[supervisord] umask = "+k.value, "supervisord sets its umask only when it daemonizes, and nodaemon = true: "+
+								"its programs get the umask it was started with, as corral's services get the daemon's")
+							continue
+						}
+					}
+					sv.umask = mask
+					sv.r.find(k.pos, Approx, "[supervisord] umask = "+k.value, "supervisord sets it when it daemonizes, and its programs inherit it: "+
+						"written as umask = %s on every service without a umask of its own (supervisord started with -n keeps the umask it was started with)", quote(mask))
 				default:
 					d, ok := svDaemonKeys[k.name]
 					if !ok {
@@ -345,6 +393,7 @@ func (sv *svImport) daemon(ini *iniFile) error {
 			if progs == nil {
 				return &ParseError{sec.pos, "[" + sec.name + "] has no programs = setting"}
 			}
+			def := svGroupDef{name: name, pos: sec.pos}
 			prio := 999
 			if p := sec.get("priority"); p != nil {
 				n, err := strconv.Atoi(strings.TrimSpace(p.value))
@@ -362,9 +411,9 @@ func (sv *svImport) daemon(ini *iniFile) error {
 					return &ParseError{progs.pos, fmt.Sprintf("[%s] names unknown program %s (supervisord refuses it too)", sec.name, p)}
 				}
 				sv.groups[p] = svGroup{name: name, priority: prio}
+				def.programs = append(def.programs, p)
 			}
-			sv.r.find(sec.pos, Dropped, "["+sec.name+"] programs = "+progs.value,
-				"corral has no groups: start, stop or restart them together by naming them (corral restart %s)", strings.Join(strings.Fields(strings.ReplaceAll(progs.value, ",", " ")), " "))
+			sv.groupDefs = append(sv.groupDefs, def)
 			for _, k := range sec.keys {
 				switch k.name {
 				case "programs":
@@ -394,11 +443,8 @@ var svProgramKeys = map[string]struct {
 	kind Kind
 	note string
 }{
-	"stopasgroup": {Moot, "corral always signals every process of the service's container, not a process group: children that left the group (setsid) are signalled too"},
-	"killasgroup": {Moot, "corral always kills the service's whole container at the end of the grace period, process group or not"},
-	"user": {Dropped, "corral runs services as the user that runs corral; until corral has a user setting, " +
-		"run the command through runuser -u USER -- (root only) or start a corral of that user"},
-	"umask":                   {Dropped, "corral has no umask setting; the command can set it: shell = \"umask 027; exec ...\""},
+	"stopasgroup":             {Moot, "corral always signals every process of the service's container, not a process group: children that left the group (setsid) are signalled too"},
+	"killasgroup":             {Moot, "corral always kills the service's whole container at the end of the grace period, process group or not"},
 	"stdout_logfile_maxbytes": {Dropped, "corral rotates a service's log at 10 MB and keeps 3 old files; not configurable per service"},
 	"stdout_logfile_backups":  {Dropped, "corral rotates a service's log at 10 MB and keeps 3 old files; not configurable per service"},
 	"stderr_logfile_maxbytes": {Dropped, "corral rotates a service's log at 10 MB and keeps 3 old files; not configurable per service"},
@@ -583,6 +629,37 @@ func (sv *svImport) process(sec, defaults *iniSection, get func(string) *iniKey,
 		s.Dir = r.dir(sv.dir)
 	}
 
+	s.User, s.Umask = sv.user, sv.umask
+	if k := get("user"); k != nil {
+		v, err := val(k)
+		if err != nil {
+			return err
+		}
+		name, ok := svUser(v)
+		switch {
+		case !ok:
+			s.User = ""
+			s.find(k.pos, Dropped, "user = "+k.value, "%s", svUIDNote(v))
+		case sv.user != "" && sv.user != "root" && name != sv.user:
+			s.User = name
+			s.find(k.pos, Approx, "user = "+k.value, "written as user = %s: supervisord runs as %s ([supervisord] user) and cannot switch to %s, "+
+				"so it fails this program's start; corral, run as root, runs the service as %s", quote(name), sv.user, name, name)
+		default:
+			s.User = name
+			s.find(k.pos, Approx, "user = "+k.value, "written as user = %s: running as another user needs corral's daemon to run as root, as supervisord does; "+
+				"where it does not, or where there is no user %s, corral refuses the whole file at load (supervisord fails only this program's start)", quote(name), name)
+		}
+	}
+	if k := get("umask"); k != nil {
+		v, err := val(k)
+		if err != nil {
+			return err
+		}
+		if s.Umask, err = svUmask(k, v); err != nil {
+			return err
+		}
+	}
+
 	autostart := true
 	if k := get("autostart"); k != nil {
 		v, err := val(k)
@@ -707,7 +784,7 @@ func (sv *svImport) process(sec, defaults *iniSection, get func(string) *iniKey,
 	for _, k := range keys {
 		switch k.name {
 		case "command", "directory", "environment", "autostart", "autorestart", "exitcodes", "startsecs", "startretries",
-			"stopsignal", "stopwaitsecs", "process_name", "numprocs", "numprocs_start":
+			"stopsignal", "stopwaitsecs", "process_name", "numprocs", "numprocs_start", "user", "umask":
 		case "priority":
 			// after = is decided once every program is known.
 		case "redirect_stderr":
@@ -749,11 +826,8 @@ func (sv *svImport) process(sec, defaults *iniSection, get func(string) *iniKey,
 	if numprocs > 1 {
 		s.Notes = append(s.Notes, fmt.Sprintf("process %d of numprocs = %d: corral has no instance count, each process is a service of its own", num, numprocs))
 	}
-	if grouped {
-		s.Notes = append(s.Notes, fmt.Sprintf("member of [group:%s] (corral has no groups)", g.name))
-	}
 	r.addService(s, name)
-	p := svProgram{svc: s, priority: 999, autostart: autostart, explicit: get("priority")}
+	p := svProgram{prog: progName, svc: s, priority: 999, autostart: autostart, explicit: get("priority")}
 	if p.explicit != nil {
 		n, err := strconv.Atoi(strings.TrimSpace(p.explicit.value))
 		if err != nil {
@@ -767,6 +841,64 @@ func (sv *svImport) process(sec, defaults *iniSection, get func(string) *iniKey,
 	}
 	sv.progs = append(sv.progs, p)
 	return nil
+}
+
+// groupsOut writes each [group:x] as a group of the services of its
+// programs, in the order of its programs = (and of their processes).
+func (sv *svImport) groupsOut() {
+	for _, def := range sv.groupDefs {
+		var members []string
+		for _, prog := range def.programs {
+			for _, p := range sv.progs {
+				if p.prog == prog {
+					members = append(members, p.svc.Name)
+				}
+			}
+		}
+		g := sv.r.addGroup(def.name, def.pos, "[group:"+def.name+"]", members)
+		if g == nil {
+			continue
+		}
+		for _, p := range sv.progs {
+			if slices.Contains(g.Members, p.svc.Name) {
+				p.svc.Notes = append(p.svc.Notes, fmt.Sprintf("member of [group:%s]: groups.%s (corral restart @%s)", def.name, key(g.Name), g.Name))
+			}
+		}
+	}
+}
+
+// svUser reads a user = value: a name, or a uid. corral's user takes a
+// name; uid 0 is root everywhere, any other uid is not written.
+func svUser(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	if _, err := strconv.ParseUint(v, 10, 32); err == nil {
+		if n, _ := strconv.Atoi(v); n == 0 {
+			return "root", true
+		}
+		return "", false
+	}
+	return v, v != ""
+}
+
+func svUIDNote(v string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "empty: the service runs as corral's user"
+	}
+	return fmt.Sprintf("corral's user takes a user name, not a uid: write user = \"NAME\" with the name of uid %s (getent passwd %s) where the service should run", v, v)
+}
+
+// svUmask reads a umask = value as supervisord does (octal, "022" or
+// "0o22") and writes it as corral takes it ("022").
+func svUmask(k *iniKey, v string) (string, error) {
+	t := strings.TrimSpace(v)
+	t = strings.TrimPrefix(strings.TrimPrefix(t, "0o"), "0O")
+	n, err := strconv.ParseUint(t, 8, 32)
+	if err != nil || t == "" {
+		return "", &ParseError{k.pos, fmt.Sprintf("umask: %q is not an octal number (supervisord refuses it too), e.g. umask = 022", v)}
+	}
+	// The kernel keeps the permission bits of a umask only.
+	return fmt.Sprintf("%03o", n&0o777), nil
 }
 
 // passthrough reports whether an environment= value sets key to

@@ -29,6 +29,19 @@ func (r *Result) TOML() []byte {
 			comment(&b, "", f.String())
 		}
 	}
+	if len(r.Groups) > 0 {
+		// Before the first [services.NAME] table: keys after one belong to it.
+		b.WriteString("\n")
+		comment(&b, "", "groups: corral start @NAME (stop, restart, status, logs, ...) acts on the services of a group")
+		b.WriteString("[groups]\n")
+		for _, g := range r.Groups {
+			from := g.Origin.String()
+			if g.From != "" {
+				from += ", " + g.From
+			}
+			fmt.Fprintf(&b, "%s = %s  # from %s\n", key(g.Name), array(g.Members), oneLine(from))
+		}
+	}
 	for _, s := range r.Services {
 		b.WriteString("\n")
 		from := s.Origin.String()
@@ -47,6 +60,18 @@ func (r *Result) TOML() []byte {
 		}
 		if s.Dir != "" {
 			fmt.Fprintf(&b, "dir = %s\n", quote(s.Dir))
+		}
+		if s.User != "" {
+			fmt.Fprintf(&b, "user = %s\n", quote(s.User))
+			if s.Group != "" {
+				fmt.Fprintf(&b, "group = %s\n", quote(s.Group))
+			}
+		}
+		if s.Umask != "" {
+			fmt.Fprintf(&b, "umask = %s\n", quote(s.Umask))
+		}
+		if s.EnvFile != "" {
+			fmt.Fprintf(&b, "env_file = %s\n", quote(s.EnvFile))
 		}
 		if s.Autostart != nil {
 			fmt.Fprintf(&b, "autostart = %t\n", *s.Autostart)

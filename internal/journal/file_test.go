@@ -139,3 +139,46 @@ func TestSubscribeAfter(t *testing.T) {
 		t.Errorf("empty bus: window %+v, want {1 0}", w)
 	}
 }
+
+func TestTapSeesEveryEventInOrder(t *testing.T) {
+	b := NewBus(2, nil)
+	var got []uint64
+	b.Tap(func(e Event) { got = append(got, e.Seq) })
+	_, ch, cancel := b.Subscribe(0)
+	defer cancel()
+	// More than a subscriber's buffer: a subscription drops the excess, a
+	// tap must not.
+	for i := 0; i < 1000; i++ {
+		b.Emit(Event{Kind: Daemon})
+	}
+	if len(got) != 1000 || got[0] != 1 || got[999] != 1000 {
+		t.Fatalf("tap saw %d events (first %v)", len(got), got[:min(3, len(got))])
+	}
+	if n := len(ch); n >= 1000 {
+		t.Fatalf("the subscriber kept %d: the test does not show what a tap adds", n)
+	}
+}
+
+// A subscriber that falls behind by more than its buffer is told so (its
+// channel closes) instead of silently missing events; what it missed is
+// still in the ring for a resume after the last one it got.
+func TestSlowSubscriberIsClosedNotSkipped(t *testing.T) {
+	b := NewBus(2000, nil)
+	_, _, ch, cancel := b.SubscribeAfter(0, 0)
+	defer cancel()
+	for i := 0; i < 300; i++ {
+		b.Emit(Event{Kind: Daemon})
+	}
+	var last uint64
+	for e := range ch { // ends: the channel was closed
+		if e.Seq != last+1 {
+			t.Fatalf("gap in what the subscriber got: %d after %d", e.Seq, last)
+		}
+		last = e.Seq
+	}
+	past, _, _, cancel2 := b.SubscribeAfter(last, -1)
+	defer cancel2()
+	if len(past) != 300-int(last) || past[0].Seq != last+1 {
+		t.Fatalf("resuming after %d gave %d events from %d", last, len(past), past[0].Seq)
+	}
+}

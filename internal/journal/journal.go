@@ -63,6 +63,7 @@ type Bus struct {
 	subs map[int]chan Event
 	next int
 	now  func() time.Time
+	taps []func(Event)
 }
 
 // NewBus keeps the last max events.
@@ -120,13 +121,32 @@ func (b *Bus) emit(e Event, sync bool) error {
 		b.ring[0] = Event{}
 		b.ring = b.ring[1:]
 	}
-	for _, ch := range b.subs {
+	for _, tap := range b.taps {
+		tap(e)
+	}
+	for id, ch := range b.subs {
 		select {
 		case ch <- e:
 		default:
+			// A subscriber this far behind would miss events without
+			// knowing: its channel is closed instead, and it resumes from
+			// the ring with after=SEQ (the API's stream ends; the clients
+			// reconnect).
+			close(ch)
+			delete(b.subs, id)
 		}
 	}
 	return nil
+}
+
+// Tap calls fn with every event emitted from now on, in order, before the
+// subscribers get it. Unlike a subscription it never misses one (counters
+// are built on it), so fn runs under the bus's lock: it must be quick, must
+// not block and must not emit.
+func (b *Bus) Tap(fn func(Event)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.taps = append(b.taps, fn)
 }
 
 // Recent returns the last n events (all kept when n <= 0).
@@ -186,3 +206,7 @@ func (b *Bus) SubscribeAfter(after uint64, n int) ([]Event, Window, <-chan Event
 		b.mu.Unlock()
 	}
 }
+
+// The channel of a subscription is closed when the subscriber fell behind
+// by more than its buffer (256 events): it has to subscribe again after the
+// last event it got.

@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,9 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/corral-sh/corral/internal/gpu"
 	"github.com/corral-sh/corral/internal/journal"
-	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/supervisor"
 )
@@ -27,7 +23,6 @@ type Source interface {
 // use (prometheus' own locking); it holds no other state.
 type Metrics struct {
 	src Source
-	gpu *gpu.Reader
 	log *slog.Logger
 	reg *prometheus.Registry
 
@@ -37,13 +32,13 @@ type Metrics struct {
 	probes   *prometheus.HistogramVec
 }
 
-// New makes the metrics of src. g may be nil (no GPU figures).
-func New(src Source, g *gpu.Reader, log *slog.Logger) *Metrics {
+// New makes the metrics of src.
+func New(src Source, log *slog.Logger) *Metrics {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Metrics{
-		src: src, gpu: g, log: log, reg: prometheus.NewRegistry(),
+		src: src, log: log, reg: prometheus.NewRegistry(),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_service_restarts_total",
 			Help: "Restarts of a service by reason: the code of the failure the policy restarted after (exited, unhealthy, not_ready, runaway, ...), program (its restart_file) or requested (corral restart).",
@@ -145,18 +140,7 @@ func (t *trees) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (t *trees) Collect(ch chan<- prometheus.Metric) {
-	views := t.src.List(true)
-	var usage gpu.Usage
-	if t.gpu != nil {
-		u, err := t.gpu.Usage(context.Background())
-		switch {
-		case err == nil:
-			usage = u
-		case !errors.Is(err, gpu.ErrUnavailable):
-			t.log.Warn("metrics: no GPU figures", "err", err)
-		}
-	}
-	for _, v := range views {
+	for _, v := range t.src.List(true) {
 		n := v.Name
 		for _, s := range service.States {
 			val := 0.0
@@ -168,18 +152,15 @@ func (t *trees) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStarts, prometheus.CounterValue, float64(v.Starts), n)
 		ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(v.MemberCount), n)
 		ch <- prometheus.MustNewConstMetric(descRSS, prometheus.GaugeValue, float64(v.RSS), n)
-		var cpu time.Duration
-		pids := make([]int, 0, len(v.Members))
-		for _, p := range v.Members {
-			pids = append(pids, p.PID)
-			if st, err := procinfo.ReadStat(p.PID); err == nil {
-				cpu += st.CPU
+		ch <- prometheus.MustNewConstMetric(descCPU, prometheus.GaugeValue, v.CPUSeconds, n)
+		if v.GPUMemory != nil {
+			procs := 0
+			for _, m := range v.Members {
+				if m.GPUMemory != nil {
+					procs++
+				}
 			}
-		}
-		ch <- prometheus.MustNewConstMetric(descCPU, prometheus.GaugeValue, cpu.Seconds(), n)
-		if usage != nil {
-			b, procs := usage.Sum(pids)
-			ch <- prometheus.MustNewConstMetric(descGPU, prometheus.GaugeValue, float64(b), n)
+			ch <- prometheus.MustNewConstMetric(descGPU, prometheus.GaugeValue, float64(*v.GPUMemory), n)
 			ch <- prometheus.MustNewConstMetric(descGPUProcs, prometheus.GaugeValue, float64(procs), n)
 		}
 		if r := v.LastStop; r != nil {

@@ -26,16 +26,32 @@ var client = &http.Client{
 	},
 }
 
-// Options tune where exec probes run.
+// Options tune where exec probes run and who hears of each check.
 type Options struct {
 	Containment proctree.Containment
+	// Observe, if set, is told how long each Check took and how it ended
+	// (nil: passed): the probe latency of the metrics.
+	Observe func(d time.Duration, err error)
 }
 
 // Check runs every configured check of p except the log line, each bounded
 // by timeout, and returns the first failure.
-func Check(ctx context.Context, p config.Probe, timeout time.Duration, o Options) error {
+func Check(ctx context.Context, p config.Probe, timeout time.Duration, o Options) (err error) {
+	if o.Observe != nil {
+		began := time.Now()
+		defer func() { o.Observe(time.Since(began), err) }()
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	return check(ctx, p, timeout, o)
+}
+
+func check(ctx context.Context, p config.Probe, timeout time.Duration, o Options) error {
+	for i, q := range p.All {
+		if err := check(ctx, q, timeout, o); err != nil {
+			return fmt.Errorf("ready[%d]: %w", i, err)
+		}
+	}
 	if p.HTTP != "" {
 		if err := HTTP(ctx, p.HTTP, p); err != nil {
 			return err
@@ -142,6 +158,9 @@ func Exec(ctx context.Context, argv []string, o Options) error {
 const recheckGap = 10 * time.Millisecond
 
 func WaitReady(ctx context.Context, p config.Probe, sink *logs.Sink, since uint64, o Options) error {
+	if len(p.All) > 0 {
+		return waitAll(ctx, p.All, sink, since, o)
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	logOK := p.Log == nil
@@ -208,4 +227,28 @@ func WaitReady(ctx context.Context, p config.Probe, sink *logs.Sink, since uint6
 			return fmt.Errorf("not ready after %v: %w", p.Timeout, last)
 		}
 	}
+}
+
+// waitAll waits for every probe of ready = [ ... ] at once, each within
+// its own timeout from now: nil once all passed, the first failure (which
+// ends the others) otherwise.
+func waitAll(ctx context.Context, all []config.Probe, sink *logs.Sink, since uint64, o Options) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(all))
+	for i, q := range all {
+		go func() {
+			err := WaitReady(ctx, q, sink, since, o)
+			if err != nil {
+				err = fmt.Errorf("ready[%d]: %w", i, err)
+			}
+			errs <- err
+		}()
+	}
+	for range all {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
 }

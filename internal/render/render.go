@@ -73,6 +73,27 @@ func Fit(s string, width int) string {
 type treeRow struct {
 	left, note string
 	rss        int64
+	pid        int
+}
+
+// TreeRow is one line of the forest Tree prints: Left is its branches,
+// pid and whole command line, Note what Tree prints after the size (a
+// re-parented root's mark, or ""). PID names the process, for a view that
+// adds columns of its own (corral top's CPU and GPU memory).
+type TreeRow struct {
+	Left, Note string
+	PID        int
+}
+
+// TreeRows lays out procs as Tree does, in the same order, command lines
+// whole: the caller fits them to its width.
+func TreeRows(procs []Proc, leaderPGID int) []TreeRow {
+	rows := treeRows(procs, leaderPGID, 0)
+	out := make([]TreeRow, len(rows))
+	for i, r := range rows {
+		out[i] = TreeRow{Left: r.left, Note: r.note, PID: r.pid}
+	}
+	return out
 }
 
 // treeRows lays out the forest: each row's tree branches, pid and command
@@ -108,7 +129,7 @@ func treeRows(procs []Proc, leaderPGID, cmdWidth int) []treeRow {
 		if root && leaderPGID != 0 && p.PGID != leaderPGID {
 			note = "  (own session, re-parented: found by the container)"
 		}
-		rows = append(rows, treeRow{left: fmt.Sprintf("%s%s%d  %s", prefix, branch, p.PID, Cmd(p.Cmdline, cmdWidth)), rss: p.RSS, note: note})
+		rows = append(rows, treeRow{left: fmt.Sprintf("%s%s%d  %s", prefix, branch, p.PID, Cmd(p.Cmdline, cmdWidth)), rss: p.RSS, note: note, pid: p.PID})
 		cs := kids[pid]
 		sort.Ints(cs)
 		for i, c := range cs {

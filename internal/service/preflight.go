@@ -63,7 +63,7 @@ func (l *loop) preflight(cfg *config.Service, gen int) event {
 		if len(desc) == 0 {
 			desc = append(desc, "a process corral cannot inspect (another user's?)")
 		}
-		if r := cfg.Ready; r.HTTP != "" || r.TCP != "" || len(r.Exec) > 0 {
+		if r := cfg.Ready; r.Checks() {
 			if probe.Check(context.Background(), r, externalProbe, probe.Options{Containment: d.Containment}) == nil {
 				return event{kind: EvFoundExt, gen: gen, external: pids}
 			}

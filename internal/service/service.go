@@ -69,6 +69,10 @@ type Deps struct {
 	// earlier corral run (its marker names an instance in the journal that
 	// no service runs now) and reports whether it did. Nil: never.
 	Reclaim func(pid int) bool
+	// ObserveProbe, if set, is told of every check of a readiness
+	// ("ready") or liveness ("health") probe: how long it took and how it
+	// ended. Called from the probes' goroutines; it must not block.
+	ObserveProbe func(service, probe string, d time.Duration, err error)
 }
 
 // ExitInfo describes how the last instance ended.

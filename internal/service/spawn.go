@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/pidslimit"
 	"github.com/corral-sh/corral/internal/procinfo"
@@ -34,6 +35,13 @@ func (l *loop) spawn(fx fxSpawn) event {
 			return refuse(fmt.Errorf("working directory %s does not exist or is not a directory (dir in the configuration)", cfg.Dir))
 		}
 	}
+	// Read at each start, as systemd reads EnvironmentFile=: a changed
+	// file needs no reload. The values go to the process only (never to
+	// the journal, the status or a bundle).
+	fileVars, err := config.ReadEnv(cfg.EnvFiles)
+	if err != nil {
+		return refuse(fmt.Errorf("%w (env_file of service %s)", err, cfg.Name))
+	}
 	id := newInstanceID()
 	var since uint64
 	if tail := d.Logs.Tail(1); len(tail) > 0 {
@@ -54,9 +62,16 @@ func (l *loop) spawn(fx fxSpawn) event {
 	argv, profile := fx.argv, fx.next.profile
 	cmd := command(argv, cfg.Shell)
 	cmd.Dir = cfg.Dir
-	// Later values win: the service's env over corral's, the start's own
-	// over the service's, corral's additions for this start over all.
-	cmd.Env = append(append(append(os.Environ(), cfg.Env...), fx.next.vars...), fx.next.env...)
+	// Later values win: the user's login variables (HOME, USER, LOGNAME,
+	// SHELL) over corral's environment (with PYTHONUNBUFFERED=1 unless it
+	// sets it: python.go), the env files over those, the
+	// service's env over the files, the start's own over the service's,
+	// corral's additions for this start over all.
+	env := append(append(withPythonUnbuffered(os.Environ()), cfg.RunAs.Env()...), fileVars...)
+	cmd.Env = append(append(append(env, cfg.Env...), fx.next.vars...), fx.next.env...)
+	// Who it runs as and its umask (Unix), its priority class (Windows):
+	// set as it is created, so its first instruction already has them.
+	setupProcess(cmd, cfg)
 	if d.StateKey != "" {
 		// Last, so neither the config nor the caller can hide the tree
 		// from the next daemon of this state directory.
@@ -78,6 +93,12 @@ func (l *loop) spawn(fx fxSpawn) event {
 				if err := pg.Add(g.PID); err != nil {
 					return err
 				}
+			}
+			// Held at the gate, the first process has not run yet: its nice
+			// value is set from here, by a process that may still raise a
+			// priority (root), before it is released.
+			if err := setNice(g.PID, cfg.Nice); err != nil {
+				return err
 			}
 			err := bus.EmitSync(journal.Event{
 				Kind: journal.Spawn, Service: name, Instance: g.Instance, PID: g.PID,

@@ -15,9 +15,19 @@ import (
 	"github.com/corral-sh/corral/internal/procinfo"
 )
 
+// probeOptions are the options of the service's probe of that kind.
+func (l *loop) probeOptions(kind string) probe.Options {
+	o := probe.Options{Containment: l.s.deps.Containment}
+	if obs := l.s.deps.ObserveProbe; obs != nil {
+		name := l.s.name
+		o.Observe = func(d time.Duration, err error) { obs(name, kind, d, err) }
+	}
+	return o
+}
+
 // watchReady runs the readiness probe outside the loop.
 func (l *loop) watchReady(inst *instance) {
-	ready, sink, o := inst.cfg.Ready, l.s.deps.Logs, probe.Options{Containment: l.s.deps.Containment}
+	ready, sink, o := inst.cfg.Ready, l.s.deps.Logs, l.probeOptions("ready")
 	pidfile := inst.cfg.PIDFile != ""
 	ctx, gen := ctxIn(l.probes, inst.id), inst.watchGen
 	go func() {
@@ -45,7 +55,7 @@ func (l *loop) watchHealth(inst *instance) {
 	if h.IsZero() {
 		return
 	}
-	clock, o := l.s.deps.Clock, probe.Options{Containment: l.s.deps.Containment}
+	clock, o := l.s.deps.Clock, l.probeOptions("health")
 	ctx, gen := ctxIn(l.probes, inst.id), inst.watchGen
 	go func() {
 		for sleep(ctx, clock, h.Interval) {

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
-	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/gpu"
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/logs"
 	"github.com/corral-sh/corral/internal/procinfo"
@@ -48,6 +50,11 @@ type Options struct {
 	// (the daemon's case, not a library user's): at shutdown, children no
 	// Wait collects are strays of its trees, killed and counted.
 	OwnsChildren bool
+	// GPU, if set, gives each tree's GPU memory in its view (nil, or no
+	// nvidia-smi on the machine: none, and views say nothing of GPUs).
+	GPU *gpu.Reader
+	// ObserveProbe is handed to every service (service.Deps.ObserveProbe).
+	ObserveProbe func(service, probe string, d time.Duration, err error)
 }
 
 // Supervisor runs the services of one configuration.
@@ -55,7 +62,7 @@ type Supervisor struct {
 	opts Options
 	bus  *journal.Bus
 
-	// mu guards cfg, svcs, instances and closed. Never held while calling
+	// mu guards cfg, svcs, instances, live, closed and gpuStops. Never held while calling
 	// into a service (a service's goroutine may call OwnerOf).
 	mu        sync.Mutex
 	cfg       *config.File
@@ -63,6 +70,7 @@ type Supervisor struct {
 	instances map[string]string // every instance id ever spawned → service
 	live      map[string]bool   // instance ids whose tree may still hold processes
 	closed    bool
+	gpuStops  map[string]GPURelease // service → the GPU check of its last stop by Stop
 }
 
 // ErrUnknown is returned (wrapped) for a service name not in the configuration.
@@ -84,7 +92,7 @@ func New(cfg *config.File, o Options) (*Supervisor, error) {
 	s := &Supervisor{opts: o, bus: o.Bus, cfg: cfg, svcs: map[string]*service.Service{},
 		instances: map[string]string{}, live: map[string]bool{}}
 	for _, name := range cfg.Names() {
-		s.svcs[name] = s.newService(cfg.Services[name])
+		s.svcs[name] = s.newService(cfg, cfg.Services[name])
 	}
 	return s, nil
 }
@@ -103,12 +111,8 @@ func (s *Supervisor) track(service, instance string, alive bool) {
 	}
 }
 
-func (s *Supervisor) newService(cfg *config.Service) *service.Service {
-	sinkOpts := logs.Options{}
-	if s.opts.StateDir != "" {
-		sinkOpts.File = filepath.Join(s.opts.StateDir, "logs", cfg.Name+".log")
-	}
-	sink := logs.NewSink(sinkOpts)
+func (s *Supervisor) newService(f *config.File, cfg *config.Service) *service.Service {
+	sink := s.sinkFor(f, cfg)
 	if err := sink.FileError(); err != nil {
 		s.opts.Log.Warn("no log file", "service", cfg.Name, "err", err)
 		s.bus.Emit(journal.Event{Kind: journal.Daemon, Service: cfg.Name, Message: "output kept in memory only: " + err.Error()})
@@ -125,6 +129,7 @@ func (s *Supervisor) newService(cfg *config.Service) *service.Service {
 		Track:        s.track,
 		Reclaim:      s.opts.Reclaim,
 		KernelLimits: s.opts.KernelLimits,
+		ObserveProbe: s.opts.ObserveProbe,
 	})
 }
 
@@ -251,54 +256,178 @@ func (s *Supervisor) RestartWith(ctx context.Context, name string, o service.Sta
 	return svc.RestartWith(ctx, o)
 }
 
-// Stop stops name and returns once its tree is verified empty.
+// Stop stops name and returns once its tree is verified empty. Where
+// nvidia-smi answers, it also checks that the GPU memory the tree held was
+// released: no member that held some is listed after the stop (the view's
+// last_stop_gpu, and a daemon event).
 func (s *Supervisor) Stop(ctx context.Context, name string) (service.Status, error) {
 	svc, _, err := s.get(name)
 	if err != nil {
 		return service.Status{}, err
 	}
-	return svc.Stop(ctx)
+	s.mu.Lock()
+	delete(s.gpuStops, name) // a check is about the stop it followed
+	s.mu.Unlock()
+	var holders map[int]int64
+	if s.opts.GPU != nil {
+		holders = s.gpuHolders(ctx, svc)
+	}
+	st, err := svc.Stop(ctx)
+	if err == nil && len(holders) > 0 {
+		s.checkGPURelease(ctx, name, holders)
+	}
+	return st, err
+}
+
+// GPURelease says whether the GPU memory a stopped tree held was released.
+type GPURelease struct {
+	Held     int64 `json:"held"`     // bytes its members held just before the stop
+	Holders  int   `json:"holders"`  // members that held any
+	Released bool  `json:"released"` // none of them is listed by nvidia-smi after the stop
+	Left     []int `json:"left"`     // pids still listed after the stop
+}
+
+// gpuHolders returns the members of svc's tree that hold GPU memory (pid →
+// bytes), or nil where nothing can be known.
+func (s *Supervisor) gpuHolders(ctx context.Context, svc *service.Service) map[int]int64 {
+	tr := svc.Tree()
+	if tr == nil {
+		return nil
+	}
+	ms, err := tr.Members()
+	if err != nil {
+		return nil
+	}
+	usage, err := s.opts.GPU.Refresh(ctx)
+	if err != nil {
+		return nil
+	}
+	out := map[int]int64{}
+	for _, m := range ms {
+		if b, ok := usage[m.PID]; ok {
+			out[m.PID] = b
+		}
+	}
+	return out
+}
+
+func (s *Supervisor) checkGPURelease(ctx context.Context, name string, holders map[int]int64) {
+	r := GPURelease{Holders: len(holders), Left: []int{}}
+	for _, b := range holders {
+		r.Held += b
+	}
+	usage, err := s.opts.GPU.Refresh(ctx)
+	if err != nil {
+		s.bus.Emit(journal.Event{Kind: journal.Daemon, Service: name, Message: fmt.Sprintf("%s stopped; whether its GPU memory was released is unknown: %v", name, err)})
+		return
+	}
+	for pid := range holders {
+		if _, ok := usage[pid]; ok {
+			r.Left = append(r.Left, pid)
+		}
+	}
+	slices.Sort(r.Left)
+	r.Released = len(r.Left) == 0
+	s.mu.Lock()
+	if s.gpuStops == nil {
+		s.gpuStops = map[string]GPURelease{}
+	}
+	s.gpuStops[name] = r
+	s.mu.Unlock()
+	msg := fmt.Sprintf("%s stopped: its GPU memory was released (%d MiB held by %d members before the stop, none listed now)", name, r.Held>>20, r.Holders)
+	if !r.Released {
+		msg = fmt.Sprintf("%s stopped and its tree is empty, but nvidia-smi still lists pids %v of it holding GPU memory: the driver has not released it yet", name, r.Left)
+	}
+	s.bus.Emit(journal.Event{Kind: journal.Daemon, Service: name, Message: msg, Fields: map[string]string{"gpu_held": fmt.Sprint(r.Held), "gpu_released": fmt.Sprint(r.Released)}})
 }
 
 // View is a service's status with its member tree.
 type View struct {
 	service.Status
-	Members     []proctree.Process `json:"members,omitempty"`
-	MemberCount int                `json:"member_count"`
-	RSS         int64              `json:"rss"`
+	Members     []Member `json:"members,omitempty"`
+	MemberCount int      `json:"member_count"`
+	RSS         int64    `json:"rss"`
+	// CPUSeconds is the processor time of the live members (with the
+	// children they waited for): a member's share leaves it when it exits.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// GPUMemory is the GPU memory the members hold (bytes), absent where
+	// nvidia-smi is not installed or failed (then nothing is known).
+	GPUMemory *int64 `json:"gpu_memory,omitempty"`
+	// Profiles names the service's profiles (sorted), for a chooser.
+	Profiles []string `json:"profiles"`
+	// LastStopGPU is the GPU check of the last stop (corral stop), where
+	// nvidia-smi answered and the tree held GPU memory before it.
+	LastStopGPU *GPURelease `json:"last_stop_gpu,omitempty"`
 }
 
-func view(svc *service.Service, withMembers bool) View {
-	v := View{Status: svc.Status()}
-	if tr := svc.Tree(); tr != nil {
-		if ms, err := tr.Members(); err == nil {
-			v.MemberCount = len(ms)
-			for _, m := range ms {
-				v.RSS += m.RSS
+// Member is one process of a tree, with its GPU memory where known.
+type Member struct {
+	proctree.Process
+	GPUMemory *int64 `json:"gpu_memory,omitempty"`
+}
+
+func (s *Supervisor) view(svc *service.Service, cfg *config.Service, withMembers bool) View {
+	v := View{Status: svc.Status(), Profiles: []string{}}
+	s.mu.Lock()
+	if r, ok := s.gpuStops[svc.Name()]; ok && len(s.gpuStops) > 0 {
+		v.LastStopGPU = &r
+	}
+	s.mu.Unlock()
+	if cfg != nil && len(cfg.Profiles) > 0 {
+		v.Profiles = slices.Sorted(maps.Keys(cfg.Profiles))
+	}
+	tr := svc.Tree()
+	if tr == nil {
+		return v
+	}
+	ms, err := tr.Members()
+	if err != nil {
+		return v
+	}
+	var usage gpu.Usage
+	if s.opts.GPU != nil {
+		usage, _ = s.opts.GPU.Usage(context.Background()) // unavailable or failed: no figure rather than a wrong 0
+	}
+	v.MemberCount = len(ms)
+	var gpuSum int64
+	for _, m := range ms {
+		v.RSS += m.RSS
+		v.CPUSeconds += m.CPUSeconds
+		mem := Member{Process: m}
+		if usage != nil {
+			b, ok := usage[m.PID]
+			if ok {
+				mem.GPUMemory = &b
 			}
-			if withMembers {
-				v.Members = ms
-			}
+			gpuSum += b
 		}
+		if withMembers {
+			v.Members = append(v.Members, mem)
+		}
+	}
+	if usage != nil {
+		v.GPUMemory = &gpuSum
 	}
 	return v
 }
 
 // Inspect returns one service's view with its members.
 func (s *Supervisor) Inspect(name string) (View, error) {
-	svc, _, err := s.get(name)
+	svc, cfg, err := s.get(name)
 	if err != nil {
 		return View{}, err
 	}
-	return view(svc, true), nil
+	return s.view(svc, cfg, true), nil
 }
 
 // List returns every service's view, by name.
 func (s *Supervisor) List(withMembers bool) []View {
 	s.mu.Lock()
 	svcs := make([]*service.Service, 0, len(s.svcs))
+	cfgs := make([]*config.Service, 0, len(s.svcs))
 	for _, n := range s.cfg.Names() {
 		svcs = append(svcs, s.svcs[n])
+		cfgs = append(cfgs, s.cfg.Services[n])
 	}
 	s.mu.Unlock()
 	out := make([]View, len(svcs))
@@ -307,7 +436,7 @@ func (s *Supervisor) List(withMembers bool) []View {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = view(svc, withMembers)
+			out[i] = s.view(svc, cfgs[i], withMembers)
 		}()
 	}
 	wg.Wait()
@@ -393,7 +522,7 @@ func (s *Supervisor) Apply(ctx context.Context, cfg *config.File, what string) (
 		oc, ok := old.Services[name]
 		switch {
 		case !ok:
-			s.svcs[name] = s.newService(nc)
+			s.svcs[name] = s.newService(cfg, nc)
 			res.Added = append(res.Added, name)
 		case !reflect.DeepEqual(comparable(oc), comparable(nc)):
 			changed = append(changed, s.svcs[name])
@@ -407,6 +536,7 @@ func (s *Supervisor) Apply(ctx context.Context, cfg *config.File, what string) (
 	}
 	s.cfg = cfg
 	s.mu.Unlock()
+	s.configureSinks(cfg)
 	sort.Strings(res.Removed)
 
 	var errs []error
@@ -415,6 +545,7 @@ func (s *Supervisor) Apply(ctx context.Context, cfg *config.File, what string) (
 			errs = append(errs, fmt.Errorf("stopping removed service %s: %w", name, err))
 		}
 		svc.Close()
+		closeSink(svc)
 	}
 	for _, svc := range changed {
 		svc.Configure(cfg.Services[svc.Name()])
@@ -455,26 +586,43 @@ func (s *Supervisor) Remove(ctx context.Context, name string, cfg *config.File, 
 	if err != nil {
 		return st, err
 	}
-	if err := commit(); err != nil {
-		return st, err
-	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return st, service.ErrShutdown
 	}
+	old := s.cfg
 	delete(s.svcs, name)
 	s.cfg = cfg
 	s.mu.Unlock()
 	// From here no request finds it; Shutdown stops what one that found
-	// it just before may have started, and answers every later one.
-	if last, err := svc.Shutdown(ctx); err != nil {
-		s.bus.Emit(journal.Event{Kind: journal.Daemon, Service: name, Message: fmt.Sprintf("removed %s, but stopping what started meanwhile failed: %v", name, err)})
+	// it just before may have started, and refuses every later one. Only
+	// once that is verified is the definition forgotten: a tree that
+	// could not be emptied keeps its service, visible and holding its
+	// name, so that no second instance can be defined beside it.
+	last, err := svc.Shutdown(ctx)
+	if err != nil {
+		s.mu.Lock()
+		if !s.closed {
+			s.svcs[name], s.cfg = svc, old
+		}
+		s.mu.Unlock()
+		s.bus.Emit(journal.Event{Kind: journal.Daemon, Service: name, Message: fmt.Sprintf("not removing %s: stopping what started meanwhile failed: %v", name, err)})
 		return last, err
-	} else if last.Starts > st.Starts {
+	}
+	if last.Starts > st.Starts {
 		st = last
 	}
+	if err := commit(); err != nil {
+		// Stopped and gone from this daemon; the stored definition stays,
+		// and the next daemon start brings the service back (stopped
+		// unless autostart).
+		svc.Close()
+		closeSink(svc)
+		return st, err
+	}
 	svc.Close()
+	closeSink(svc)
 	s.bus.Emit(journal.Event{Kind: journal.Daemon, Service: name, Message: fmt.Sprintf("removed service %s (stopped, 0 left)", name)})
 	return st, nil
 }
@@ -498,6 +646,7 @@ func comparable(c *config.Service) any {
 		return q
 	}
 	cc := *c
+	cc.Logs = config.LogSettings{} // applied to the running sink, no restart
 	ready, health := mk(c.Ready), mk(c.Health.Probe)
 	cc.Ready, cc.Health.Probe = config.Probe{}, config.Probe{}
 	return struct {
@@ -564,6 +713,9 @@ func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
 		wg.Wait()
 	}
 	sort.Strings(res.Stopped)
+	for _, svc := range svcs {
+		closeSink(svc)
+	}
 	res.Survivors = s.Survivors()
 	if s.opts.OwnsChildren {
 		res.Survivors = append(res.Survivors, s.stopStrays(ctx)...)

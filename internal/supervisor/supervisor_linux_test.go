@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/gpu"
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/testproc"
@@ -149,5 +152,93 @@ func TestShutdownIsVerified(t *testing.T) {
 	}
 	if _, err := s.Ensure(ctx, "a"); err == nil {
 		t.Fatal("start accepted after shutdown")
+	}
+}
+
+// A view gives a tree's CPU time and, where nvidia-smi answers, the GPU
+// memory of its members; without nvidia-smi it says nothing of GPUs
+// rather than 0.
+func TestViewCPUAndGPU(t *testing.T) {
+	exe, _ := os.Executable()
+	src := fmt.Sprintf("[services.spin]\ncommand = [%q, \"spin\"]\nenv = { CORRAL_TESTPROC = \"spin\", GORACE = \"atexit_sleep_ms=0\" }\n", exe)
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	smi := filepath.Join(dir, "nvidia-smi")
+	// The stand-in lists the pid the test writes, with 300 MiB.
+	os.WriteFile(smi, []byte("#!/bin/sh\n[ -f "+pidFile+" ] && echo \"$(cat "+pidFile+"), 300\"\nexit 0\n"), 0o755)
+	now := time.Unix(0, 0)
+	reader := &gpu.Reader{Path: smi, TTL: time.Second, Now: func() time.Time { return now }}
+	s, err := New(mustParse(t, src), Options{StateDir: t.TempDir(), GPU: reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v0, err := s.StartWith(ctx, "spin", service.StartOptions{Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(pidFile, []byte(strconv.Itoa(v0.PID)), 0o644)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		now = now.Add(2 * time.Second) // past the reader's TTL: a fresh answer
+		v, err := s.Inspect("spin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.CPUSeconds > 0 && v.GPUMemory != nil {
+			if *v.GPUMemory != 300<<20 || len(v.Members) != 1 || v.Members[0].GPUMemory == nil || *v.Members[0].GPUMemory != 300<<20 {
+				t.Fatalf("gpu %v, members %+v", *v.GPUMemory, v.Members)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no CPU or GPU figure after 10s of spinning: cpu %v gpu %v", v.CPUSeconds, v.GPUMemory)
+		}
+		time.Sleep(20 * time.Millisecond) // CPU time accrues in ticks; nothing to wait on
+	}
+	// Without nvidia-smi: no GPU figure at all.
+	s2 := newSup(t, svcTOML("idle", ""))
+	if v := s2.List(false)[0]; v.GPUMemory != nil || v.Profiles == nil {
+		t.Fatalf("without a GPU reader: gpu %v profiles %v", v.GPUMemory, v.Profiles)
+	}
+}
+
+// A stop checks that the GPU memory its tree held was released: with a
+// stand-in nvidia-smi that lists the leader while it lives, the stop says
+// released; with one that keeps listing it (a driver that has not let go),
+// it says which pid is still listed.
+func TestStopChecksGPURelease(t *testing.T) {
+	src := svcTOML("g", "")
+	dir := t.TempDir()
+	pidFile, sticky := filepath.Join(dir, "pid"), filepath.Join(dir, "sticky")
+	smi := filepath.Join(dir, "nvidia-smi")
+	os.WriteFile(smi, []byte("#!/bin/sh\n[ -f "+pidFile+" ] || exit 0\npid=$(cat "+pidFile+")\n"+
+		"if kill -0 $pid 2>/dev/null || [ -f "+sticky+" ]; then echo \"$pid, 1024\"; fi\n"), 0o755)
+	s, err := New(mustParse(t, src), Options{StateDir: t.TempDir(), GPU: &gpu.Reader{Path: smi}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, stuck := range []bool{false, true} {
+		st, err := s.StartWith(ctx, "g", service.StartOptions{Wait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(pidFile, []byte(strconv.Itoa(st.PID)), 0o644)
+		if stuck {
+			os.WriteFile(sticky, nil, 0o644)
+		}
+		if _, err := s.Stop(ctx, "g"); err != nil {
+			t.Fatal(err)
+		}
+		v, _ := s.Inspect("g")
+		r := v.LastStopGPU
+		if r == nil || r.Held != 1024<<20 || r.Holders != 1 || r.Released == stuck || (stuck && !slices.Equal(r.Left, []int{st.PID})) {
+			t.Fatalf("stuck=%v: last_stop_gpu %+v", stuck, r)
+		}
 	}
 }

@@ -111,6 +111,10 @@ class Process:
     rss: int
     state: str
     start_ticks: int
+    cpu_seconds: float = 0.0
+    """Processor time used (with the children it waited for), in seconds."""
+    gpu_memory: Optional[int] = None
+    """GPU memory held, in bytes, where nvidia-smi answers; else None."""
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -124,6 +128,8 @@ class Process:
             rss=_i(d, "rss"),
             state=_s(d, "state"),
             start_ticks=_i(d, "start_ticks"),
+            cpu_seconds=_f(d, "cpu_seconds"),
+            gpu_memory=_i(d, "gpu_memory") if d.get("gpu_memory") is not None else None,
             raw=dict(d),
         )
 
@@ -235,6 +241,11 @@ class Service:
     members: List[Process] = field(default_factory=list)
     member_count: int = 0
     rss: int = 0
+    cpu_seconds: float = 0.0
+    """Processor time of the tree's live members, in seconds."""
+    gpu_memory: Optional[int] = None
+    """GPU memory of the tree, in bytes; None where nvidia-smi is absent."""
+    profiles: List[str] = field(default_factory=list)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -273,6 +284,9 @@ class Service:
             members=[Process.from_json(p) for p in _dicts(d, "members")],
             member_count=_i(d, "member_count"),
             rss=_i(d, "rss"),
+            cpu_seconds=_f(d, "cpu_seconds"),
+            gpu_memory=_i(d, "gpu_memory") if d.get("gpu_memory") is not None else None,
+            profiles=_strs(d, "profiles"),
             raw=dict(d),
         )
 
