@@ -147,7 +147,7 @@ func (t *Tree) startShim(gate func(Gated) error) error {
 		Path:        "/proc/self/exe",
 		Args:        []string{"corral-shim", t.id},
 		Env:         shimEnv(cmd.Env, t.id, 3+len(cmd.ExtraFiles)),
-		Dir:         "/",
+		Dir:         cmd.Dir, // the leader inherits its working directory, as without a shim
 		Stdin:       cmd.Stdin,
 		Stdout:      cmd.Stdout,
 		Stderr:      cmd.Stderr,
@@ -213,31 +213,39 @@ func (t *Tree) startShim(gate func(Gated) error) error {
 }
 
 // waitShim follows a shimmed tree: the leader's status as the shim relays
-// it, then the shim's end, then emptiness.
+// it, then the shim's end, then emptiness. A shim that said its subtree is
+// empty holds nothing any more: the tree may be done before the shim's own
+// exit is collected.
 func (t *Tree) waitShim() {
-	exited := false
-	var m shimMsg
-	for t.shim.dec.Decode(&m) == nil {
+	b := t.b.(*pgroupBackend)
+	exited, empty := false, false
+	for !empty {
+		var m shimMsg
+		if t.shim.dec.Decode(&m) != nil {
+			break
+		}
+		if m.Empty {
+			empty = true
+			b.shimEnded()
+		}
 		if m.Exit && !exited {
 			t.state = relayedStatus(unix.WaitStatus(m.Status))
 			exited = true
 			close(t.exited)
 		}
-		if m.Empty {
-			break
-		}
-		m = shimMsg{}
 	}
-	awaitExit(t.shimCmd.Process.Pid)
-	err := t.shimCmd.Wait()
-	reaper.Unprotect(t.shimCmd.Process.Pid)
-	t.shim.f.Close()
-	b := t.b.(*pgroupBackend)
-	if m.Empty {
-		b.shimEnded()
-	} else {
+	collect := func() error {
+		awaitExit(t.shimCmd.Process.Pid)
+		err := t.shimCmd.Wait()
+		reaper.Unprotect(t.shimCmd.Process.Pid)
+		t.shim.f.Close()
+		return err
+	}
+	if !empty {
 		// The shim was killed: what it held is ours now (re-parented to
-		// us, the next subreaper), the leader included if it lives.
+		// us, the next subreaper), the leader included if it lives. The
+		// kernel has re-parented them once the shim can be waited for.
+		err := collect()
 		n := b.adoptOrphans()
 		t.log.Warn("proctree: a tree's shim died", "instance", t.id, "shim", t.shimCmd.Process.Pid, "err", err, "orphans", n)
 		if !exited {
@@ -252,6 +260,9 @@ func (t *Tree) waitShim() {
 		t.log.Warn("proctree: release container", "instance", t.id, "err", err)
 	}
 	close(t.done)
+	if empty {
+		collect()
+	}
 }
 
 // collectOrphanedLeader waits for a leader whose shim died before it: it is
@@ -408,7 +419,15 @@ func reapAll(leader int, enc *json.Encoder) int {
 			break // ECHILD: the subtree is empty
 		}
 		if pid == leader && enc != nil {
-			enc.Encode(shimMsg{Exit: true, Status: uint32(ws)})
+			m := shimMsg{Exit: true, Status: uint32(ws)}
+			if _, err := unix.Wait4(-1, nil, unix.WALL|unix.WNOHANG, nil); err == unix.ECHILD {
+				// Nothing outlives the leader: say both at once, so the
+				// tree ends as promptly as the leader's own child's would.
+				m.Empty = true
+				enc.Encode(m)
+				return 0
+			}
+			enc.Encode(m)
 		}
 	}
 	if enc != nil {

@@ -3,6 +3,7 @@ package proctree_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -201,5 +202,31 @@ func TestShimKilledLeaderStatusKept(t *testing.T) {
 	case <-tr.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("Done did not close")
+	}
+}
+
+// Under a shim the leader still starts in cmd.Dir, or in our own working
+// directory when Dir is empty (the shim found by the container example's
+// ./webui.sh: a shim in "/" lost the relative path).
+func TestShimKeepsWorkingDirectory(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, c := range []struct{ dir, want string }{{"", wd}, {dir, dir}} {
+		var out strings.Builder
+		cmd := exec.Command("/bin/sh", "-c", "pwd -P")
+		cmd.Dir, cmd.Stdout = c.dir, &out
+		tr, err := proctree.Start(cmd, proctree.Options{Containment: proctree.ForcePgroup})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-tr.Done()
+		tr.OutputDone()
+		want, _ := filepath.EvalSymlinks(c.want)
+		if got := strings.TrimSpace(out.String()); got != want {
+			t.Errorf("Dir %q: the leader ran in %q, want %q", c.dir, got, want)
+		}
 	}
 }
