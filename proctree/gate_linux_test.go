@@ -1,6 +1,7 @@
 package proctree_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -30,7 +31,15 @@ func TestGateRunsBeforeTheProgram(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { tr.Kill(t.Context()) })
+		t.Cleanup(func() {
+			// Not t.Context(): it is canceled before cleanups run, which
+			// left the leader SIGSTOPped by the kill's freeze and alive.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := tr.Kill(ctx); err != nil {
+				t.Errorf("cleanup kill: %v", err)
+			}
+		})
 		if ranBeforeGate {
 			t.Fatal("the program ran before the gate")
 		}

@@ -25,16 +25,19 @@ type procKey struct {
 
 func keyOf(s procinfo.Stat) procKey { return procKey{s.PID, s.StartTicks} }
 
-// markers caches which instance marker each process carries, so that a scan
-// reads the environment only of processes it has not seen before.
-// A process's initial environment does not change without exec, and an
-// exec'd process that was not a member is never a descendant of one.
+// markers caches which instance marker (and which shim marker) each process
+// carries, so that a scan reads the environment only of processes it has
+// not seen before. A process's initial environment does not change without
+// exec, and an exec'd process that was not a member is never a descendant
+// of one.
 var markers = struct {
 	sync.Mutex // guards m
-	m          map[procKey]string
-}{m: map[procKey]string{}}
+	m          map[procKey]treeMarks
+}{m: map[procKey]treeMarks{}}
 
-func markerOf(s procinfo.Stat) string {
+type treeMarks struct{ instance, shim string }
+
+func markerOf(s procinfo.Stat) treeMarks {
 	k := keyOf(s)
 	markers.Lock()
 	v, ok := markers.m[k]
@@ -42,7 +45,8 @@ func markerOf(s procinfo.Stat) string {
 	if ok {
 		return v
 	}
-	v = procinfo.Marker(s.PID)
+	m := procinfo.ReadMarkers(s.PID)
+	v = treeMarks{instance: m.Instance, shim: m.Shim}
 	markers.Lock()
 	markers.m[k] = v
 	markers.Unlock()
@@ -70,9 +74,18 @@ func pruneMarkers(snap []procinfo.Stat) {
 // sticky, so a member that clears its environment after being seen stays
 // one). With corral as child subreaper, a double-forked daemon is
 // re-parented to corral and is found by its marker.
+//
+// On Linux the leader is usually started under a shim (shim_linux.go), a
+// per-tree child subreaper: every descendant of the shim is a member, so a
+// daemon that setsids and overwrites its environment stays one. The shim is
+// no member itself; it leaves last, when its subtree is empty.
 type pgroupBackend struct {
 	id   string
 	self int
+
+	shim      int    // the shim's pid, 0 without one; set before started
+	shimStart uint64 // the shim's start time
+	shimGone  bool   // guarded by mu: the shim's end was handled (orphans adopted)
 
 	leader      int    // set once by started
 	leaderStart uint64 // the leader's start time, for the group check
@@ -109,8 +122,8 @@ func (b *pgroupBackend) started(pid int) {
 		b.mu.Unlock()
 	}
 	b.unclaim = reaper.Register(func(st procinfo.Stat) bool {
-		if st.PID == b.leader {
-			return false // exec.Cmd.Wait owns the leader's status
+		if st.PID == b.leader || st.PID == b.shim {
+			return false // exec.Cmd.Wait (or the tree) owns their statuses
 		}
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -128,6 +141,17 @@ type scanResult struct {
 	// to one of those members, which vouches for the group when it is
 	// signalled as a whole.
 	groups map[int]procinfo.Stat
+	// shim is the tree's live shim, if any.
+	shim *procinfo.Stat
+}
+
+// isShim reports whether s is this tree's shim: the one we started, or
+// (for an adopted tree) a process carrying the shim marker.
+func (b *pgroupBackend) isShim(s procinfo.Stat) bool {
+	if b.shim > 0 {
+		return s.PID == b.shim && s.StartTicks == b.shimStart
+	}
+	return !s.Zombie() && markerOf(s).shim == b.id
 }
 
 func (b *pgroupBackend) scan() (scanResult, error) {
@@ -141,6 +165,7 @@ func (b *pgroupBackend) scan() (scanResult, error) {
 
 	groupAlive := false
 	isMember := make([]bool, len(snap))
+	isShim := make([]bool, len(snap))
 	byPPID := make(map[int][]int, len(snap))
 	var queue []int
 	for i, s := range snap {
@@ -154,7 +179,13 @@ func (b *pgroupBackend) scan() (scanResult, error) {
 		_, seen := b.seen[keyOf(s)]
 		inGroup := b.leader > 0 && !b.groupGone && s.PGID == b.leader && s.StartTicks >= b.leaderStart
 		kernelThread := s.PID == 2 || s.PPID == 2
-		if seen || inGroup || (!s.Zombie() && !kernelThread && markerOf(s) == b.id) {
+		if !kernelThread && b.isShim(s) {
+			// Not a member, but everything below it is.
+			isShim[i] = true
+			queue = append(queue, i)
+			continue
+		}
+		if seen || inGroup || (!s.Zombie() && !kernelThread && markerOf(s).instance == b.id) {
 			isMember[i] = true
 			queue = append(queue, i)
 		}
@@ -163,7 +194,7 @@ func (b *pgroupBackend) scan() (scanResult, error) {
 		i := queue[0]
 		queue = queue[1:]
 		for _, c := range byPPID[snap[i].PID] {
-			if !isMember[c] && snap[c].PID != b.self {
+			if !isMember[c] && !isShim[c] && snap[c].PID != b.self {
 				isMember[c] = true
 				queue = append(queue, c)
 			}
@@ -175,6 +206,12 @@ func (b *pgroupBackend) scan() (scanResult, error) {
 	res := scanResult{groups: map[int]procinfo.Stat{}}
 	foreignGroup := map[int]bool{}
 	for i, s := range snap {
+		if isShim[i] {
+			if !s.Zombie() || !b.shimGone {
+				res.shim = &snap[i]
+			}
+			continue
+		}
 		if s.Zombie() {
 			if isMember[i] {
 				b.seen[keyOf(s)] = struct{}{} // keeps the zombie claimable
@@ -191,6 +228,11 @@ func (b *pgroupBackend) scan() (scanResult, error) {
 	}
 	for g := range foreignGroup {
 		delete(res.groups, g)
+	}
+	if b.shim > 0 && !b.shimGone && res.shim == nil {
+		// Dead and collected, but its orphans are not adopted yet: the tree
+		// is not known empty until they are.
+		res.shim = &procinfo.Stat{PID: b.shim, StartTicks: b.shimStart, State: 'Z'}
 	}
 	// Forget identities that no longer exist, zombies included.
 	present := make(map[procKey]struct{}, len(snap))
@@ -314,13 +356,28 @@ func (b *pgroupBackend) kill(ctx context.Context) ([]member, error) {
 	var killed []member
 	counted := map[procKey]bool{}
 	bo := backoff{max: 20 * time.Millisecond}
+	var emptyAt time.Time
 	for {
 		r, err := b.scan()
 		if err != nil {
 			return killed, err
 		}
 		if len(r.live) == 0 {
-			return killed, nil
+			if r.shim == nil {
+				return killed, nil
+			}
+			// The shim leaves by itself once it has reaped its subtree
+			// (and relayed the leader's status); one that does not is
+			// killed, last.
+			if emptyAt.IsZero() {
+				emptyAt = time.Now()
+			} else if time.Since(emptyAt) > shimLinger {
+				sendVerified(r.shim.PID, unix.SIGKILL, stillSame(*r.shim))
+			}
+			if err := bo.wait(ctx); err != nil {
+				return killed, fmt.Errorf("proctree: killing tree %s: its shim %d: %w", b.id, r.shim.PID, err)
+			}
+			continue
 		}
 		for _, m := range r.live {
 			k := keyOf(m.stat)
@@ -361,13 +418,16 @@ func (b *pgroupBackend) waitEmpty(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if len(r.live) == 0 {
+		if len(r.live) == 0 && r.shim == nil {
 			return nil
 		}
 		if w != nil {
-			pids := make([]int, len(r.live))
-			for i, m := range r.live {
-				pids[i] = m.stat.PID
+			pids := make([]int, 0, len(r.live)+1)
+			for _, m := range r.live {
+				pids = append(pids, m.stat.PID)
+			}
+			if r.shim != nil {
+				pids = append(pids, r.shim.PID)
 			}
 			w.watch(pids)
 			// Exits wake it; the timeout covers only a member this scan
@@ -397,4 +457,52 @@ func (b *pgroupBackend) release() error {
 		}
 	})
 	return nil
+}
+
+// shimLinger bounds how long a kill waits for an emptied tree's shim to
+// leave by itself before it is killed too.
+const shimLinger = 2 * time.Second
+
+// setShim records the tree's shim; call it before started.
+func (b *pgroupBackend) setShim(pid int, start uint64) {
+	b.shim, b.shimStart = pid, start
+}
+
+// shimEnded records that the shim left by itself, its subtree empty.
+func (b *pgroupBackend) shimEnded() {
+	b.mu.Lock()
+	b.shimGone = true
+	b.mu.Unlock()
+}
+
+// adoptOrphans makes members of this process's children that the tree's
+// dead shim left to it: after the shim was killed, its orphans (a daemon
+// that setsid'd and rewrote its environment among them) are re-parented to
+// us, the nearest subreaper, and nothing else says whose they are. A child
+// is taken when it started after the shim, is no child some Wait owns (a
+// leader, a shim, the keeper), and carries no other tree's marker. Call it
+// after the shim was waited for: by then the kernel has re-parented them.
+// It returns how many it took.
+func (b *pgroupBackend) adoptOrphans() int {
+	snap, err := procinfo.Snapshot()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.shimGone = true
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, s := range snap {
+		if s.PPID != b.self || s.Zombie() || s.StartTicks < b.shimStart || reaper.Protected(s.PID) {
+			continue
+		}
+		if m := markerOf(s); (m.instance != "" && m.instance != b.id) || m.shim != "" {
+			continue
+		}
+		if _, ok := b.seen[keyOf(s)]; !ok {
+			b.seen[keyOf(s)] = struct{}{}
+			n++
+		}
+	}
+	return n
 }

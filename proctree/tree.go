@@ -78,6 +78,12 @@ type Options struct {
 	CgroupParent string
 	// Logger receives debug records about containment decisions. Nil: none.
 	Logger *slog.Logger
+	// NoShim starts the leader as this process's own child in the
+	// process-group tier on Linux, without the per-tree subreaper (the
+	// shim) that keeps setsid'd daemons which rewrite their environment in
+	// the tree. Only for negative controls and measurements: without the
+	// shim such a daemon escapes.
+	NoShim bool
 	// Gate, if set, is called after the leader exists but before it runs a
 	// single instruction of its program (Linux: the child stops right after
 	// execve under PTRACE_TRACEME and is released after Gate returns). If
@@ -194,7 +200,13 @@ type Tree struct {
 
 	// waitErr and state are written once before exited is closed.
 	waitErr error
-	state   *os.ProcessState
+	state   *ExitStatus
+
+	// leader is the program's pid: cmd's own in most tiers, the shim's
+	// child when a shim holds the tree (then shim is set).
+	leader  int
+	shim    *shimConn
+	shimCmd *exec.Cmd
 
 	// stopMu serialises Stop and Kill so that two callers do not race
 	// their signal phases; it guards nothing else.
@@ -266,6 +278,17 @@ func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 		b.abort()
 		return nil, err
 	}
+	if useShim(b, opts) {
+		err := t.startShim(opts.Gate)
+		closeAll(closeAfter)
+		if err != nil {
+			b.abort()
+			return nil, err
+		}
+		t.log.Debug("proctree: started under a shim", "instance", t.id, "pid", t.leader, "shim", cmd.Process.Pid)
+		go t.waitShim()
+		return t, nil
+	}
 	if err := startGated(cmd, b, t.id, opts.Gate); err != nil {
 		closeAll(closeAfter)
 		if cmd.Process == nil {
@@ -283,6 +306,7 @@ func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 	// The child has its own copies now; closing ours lets readers see EOF
 	// when the last member holding the pipe exits.
 	closeAll(closeAfter)
+	t.leader = cmd.Process.Pid
 	reaper.Protect(cmd.Process.Pid)
 	b.started(cmd.Process.Pid)
 	t.log.Debug("proctree: started", "instance", t.id, "pid", cmd.Process.Pid, "mechanism", b.mechanism())
@@ -388,7 +412,9 @@ func (t *Tree) wait() {
 	err := t.cmd.Wait()
 	reaper.Unprotect(t.cmd.Process.Pid)
 	t.waitErr = err
-	t.state = t.cmd.ProcessState
+	if t.cmd.ProcessState != nil {
+		t.state = &ExitStatus{ps: t.cmd.ProcessState}
+	}
 	close(t.exited)
 	if err := t.b.waitEmpty(context.Background()); err != nil {
 		t.log.Warn("proctree: waiting for empty tree", "instance", t.id, "err", err)
@@ -405,14 +431,9 @@ func (t *Tree) ID() string { return t.id }
 // Mechanism names the containment in use.
 func (t *Tree) Mechanism() Mechanism { return t.b.mechanism() }
 
-// PID returns the leader's process id.
-// PID returns the leader's process id; 0 for an adopted tree.
-func (t *Tree) PID() int {
-	if t.cmd == nil {
-		return 0
-	}
-	return t.cmd.Process.Pid
-}
+// PID returns the leader's process id (the program's, never a shim's); 0
+// for an adopted tree.
+func (t *Tree) PID() int { return t.leader }
 
 // Exited is closed when the leader has exited and its status is known.
 func (t *Tree) Exited() <-chan struct{} { return t.exited }
@@ -421,9 +442,50 @@ func (t *Tree) Exited() <-chan struct{} { return t.exited }
 // container has been released.
 func (t *Tree) Done() <-chan struct{} { return t.done }
 
+// ExitStatus is how a tree's leader ended: its own wait status, also when a
+// shim collected it and relayed it.
+type ExitStatus struct {
+	ps       *os.ProcessState // the leader was our own child
+	code     int              // relayed: exit code, -1 if signalled
+	signaled bool
+	desc     string
+}
+
+// ExitCode is the leader's exit code, or -1 if a signal ended it.
+func (e *ExitStatus) ExitCode() int {
+	if e.ps != nil {
+		return e.ps.ExitCode()
+	}
+	return e.code
+}
+
+// Success reports whether the leader exited with status 0.
+func (e *ExitStatus) Success() bool { return e.ExitCode() == 0 }
+
+// Signaled reports whether a signal ended the leader.
+func (e *ExitStatus) Signaled() bool {
+	if e.ps != nil {
+		ws, ok := e.ps.Sys().(interface{ Signaled() bool })
+		return ok && ws.Signaled()
+	}
+	return e.signaled
+}
+
+// String reads as os.ProcessState's: "exit status 3", "signal: killed".
+func (e *ExitStatus) String() string {
+	if e == nil {
+		return "<nil>"
+	}
+	if e.ps != nil {
+		return e.ps.String()
+	}
+	return e.desc
+}
+
 // ExitState returns the leader's exit state and Wait's error once Exited is
-// closed, and (nil, nil) before.
-func (t *Tree) ExitState() (*os.ProcessState, error) {
+// closed, and (nil, nil) before. The state is nil when the leader's status
+// could not be known (its shim was killed before relaying it).
+func (t *Tree) ExitState() (*ExitStatus, error) {
 	select {
 	case <-t.exited:
 		return t.state, t.waitErr

@@ -28,13 +28,20 @@ const ServiceVar = "CORRAL_SERVICE"
 // processes are its own and which belong to another corral.
 const StateVar = "CORRAL_STATE"
 
+// ShimVar is carried by a tree's shim (the per-tree subreaper of the
+// process-group tier on Linux) instead of MarkerVar: the shim is no member,
+// but its descendants are, whatever they do to their own environment.
+const ShimVar = "CORRAL_SHIM"
+
 // Markers are the corral variables of one process's initial environment.
 type Markers struct {
 	Instance, Service, State string
+	// Shim is the instance whose shim this process is.
+	Shim string
 }
 
 func markersIn(env []byte) Markers {
-	return Markers{Instance: envValue(env, MarkerVar), Service: envValue(env, ServiceVar), State: envValue(env, StateVar)}
+	return Markers{Instance: envValue(env, MarkerVar), Service: envValue(env, ServiceVar), State: envValue(env, StateVar), Shim: envValue(env, ShimVar)}
 }
 
 // ErrNotFound reports that a process does not exist (any more).

@@ -31,6 +31,11 @@ func Discover(key string) ([]*journal.Instance, error) {
 			continue
 		}
 		m := procinfo.ReadMarkers(st.PID)
+		if m.Instance == "" {
+			// A tree's shim names its instance: what it holds may carry no
+			// readable marker at all (setproctitle).
+			m.Instance = m.Shim
+		}
 		if m.State != key || m.Instance == "" || !samePidNS(st.PID) {
 			continue
 		}

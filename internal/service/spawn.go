@@ -134,20 +134,18 @@ func spawnFields(profile string, vars []string) map[string]string {
 	return f
 }
 
-func exitInfo(st *os.ProcessState, at time.Time, requested bool) *ExitInfo {
+func exitInfo(st *proctree.ExitStatus, at time.Time, requested bool) *ExitInfo {
 	ei := &ExitInfo{At: at, Requested: requested, Code: -1, Description: "ended"}
 	if st == nil {
 		return ei
 	}
 	ei.Code = st.ExitCode()
-	if ws, ok := st.Sys().(interface{ Signaled() bool }); ok && ws.Signaled() {
-		ei.Signaled = true
-	}
+	ei.Signaled = st.Signaled()
 	ei.Description = st.String()
 	return ei
 }
 
-func describeState(st *os.ProcessState) string {
+func describeState(st *proctree.ExitStatus) string {
 	if st == nil {
 		return "status unknown"
 	}

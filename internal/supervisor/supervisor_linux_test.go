@@ -15,6 +15,7 @@ import (
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/testproc"
+	"github.com/corral-sh/corral/proctree"
 )
 
 func TestMain(m *testing.M) {
@@ -128,6 +129,19 @@ func TestShutdownIsVerified(t *testing.T) {
 	res := s.Shutdown(ctx)
 	if !slices.Equal(res.Stopped, []string{"a", "b"}) || len(res.Errors) > 0 {
 		t.Fatalf("shutdown %+v", res)
+	}
+	if m, _, _ := proctree.Resolve(proctree.Options{}); m == proctree.ProcessGroup {
+		// In tier B a marker carrier is a member by definition: the stop
+		// of a ends it, so there is no survivor to name. (A survivor the
+		// stop cannot end needs a process corral cannot signal; the cgroup
+		// tier shows the independent scan below.)
+		if len(res.Survivors) != 0 {
+			t.Fatalf("survivors %+v in tier B, want none", res.Survivors)
+		}
+		if err := planted.Wait(); err == nil {
+			t.Fatal("the planted marker carrier exited by itself; tier B's stop should have killed it")
+		}
+		return
 	}
 	if len(res.Survivors) != 1 || res.Survivors[0].PID != planted.Process.Pid || res.Survivors[0].Service != "a" {
 		t.Fatalf("survivors %+v, want exactly the planted pid %d", res.Survivors, planted.Process.Pid)

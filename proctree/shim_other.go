@@ -1,0 +1,18 @@
+//go:build !linux
+
+package proctree
+
+import "errors"
+
+// Only Linux has PR_SET_CHILD_SUBREAPER: elsewhere the process-group tier
+// runs without a shim, as before (docs/architecture.md says what that
+// misses).
+type shimConn struct{}
+
+func useShim(backend, Options) bool { return false }
+
+func (t *Tree) startShim(func(Gated) error) error {
+	return errors.New("proctree: no shim on this platform")
+}
+
+func (t *Tree) waitShim() {}
