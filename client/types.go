@@ -95,6 +95,7 @@ type Limits struct {
 	Processes int     `json:"processes,omitempty"`
 	Memory    int64   `json:"memory,omitempty"`
 	ForkRate  float64 `json:"fork_rate,omitempty"`
+	GPUMemory int64   `json:"gpu_memory,omitempty"`
 	OnLimit   string  `json:"on_limit"`
 }
 

@@ -42,7 +42,7 @@ func TestWireContract(t *testing.T) {
 			Profile: "p", Args: []string{"--a"}, EnvKeys: []string{"K"}, StartedAt: now, Restarts: 1, Starts: 2, NextStart: now,
 			LastExit:     &service.ExitInfo{At: now, Code: 1, Signaled: true, Description: "d", Requested: true},
 			ExternalPIDs: []int{7}, LastStop: report,
-			Limits: &service.LimitsView{Processes: 1, Memory: 2, ForkRate: 3, OnLimit: "stop"}, Frozen: true, KernelLimit: true},
+			Limits: &service.LimitsView{Processes: 1, Memory: 2, ForkRate: 3, GPUMemory: 4, OnLimit: "stop"}, Frozen: true, KernelLimit: true},
 		Members: []supervisor.Member{{Process: proc, GPUMemory: &gpuMem}}, MemberCount: 1, RSS: 4,
 		CPUSeconds: 1.5, GPUMemory: &gpuMem, Profiles: []string{"guarded"},
 		LastStopGPU: &supervisor.GPURelease{Held: 6, Holders: 1, Left: []int{9}},

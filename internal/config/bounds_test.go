@@ -250,3 +250,16 @@ func TestDashboardAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestGPUMemoryLimitKey(t *testing.T) {
+	f, err := Parse("c.toml", "[services.a]\ncommand = [\"x\"]\nlimits = { gpu_memory = \"20GiB\" }\n")
+	if err != nil || f.Services["a"].Limits.GPUMemory != 20<<30 {
+		t.Fatalf("%v %+v", err, f)
+	}
+	if _, err := Parse("c.toml", "[services.a]\ncommand = [\"x\"]\nlimits = { gpu_memory = \"lots\" }\n"); err == nil || !strings.Contains(err.Error(), "services.a.limits.gpu_memory") {
+		t.Fatalf("a bad size: %v", err)
+	}
+	if _, err := Parse("c.toml", "[services.a]\ncommand = [\"x\"]\nlimits = { gpu_mem = \"1GiB\" }\n"); err == nil || !strings.Contains(err.Error(), `did you mean "gpu_memory"`) {
+		t.Fatalf("a misspelt key: %v", err)
+	}
+}

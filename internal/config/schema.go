@@ -100,9 +100,10 @@ var (
 	pathNode     = str("a string (a path)")
 	argvNode     = &node{kind: kStrings, what: `a list of strings (["program", "arg"])`}
 	limitsNode   = &node{kind: kTable, what: `a table ({ processes = 64, memory = "24GiB" })`, keys: map[string]*node{
-		"processes": {kind: kInt, what: "an integer (a number of processes)"},
-		"memory":    {kind: kSize, what: `a size ("24GiB") or a number of bytes`},
-		"fork_rate": {kind: kNumber, what: "a number (new processes per second)"},
+		"processes":  {kind: kInt, what: "an integer (a number of processes)"},
+		"memory":     {kind: kSize, what: `a size ("24GiB") or a number of bytes`},
+		"fork_rate":  {kind: kNumber, what: "a number (new processes per second)"},
+		"gpu_memory": {kind: kSize, what: `a size ("20GiB") or a number of bytes`},
 	}}
 	logsNode = &node{kind: kTable, what: `a table ({ max_size = "10MB", keep = 3, compress = true })`, keys: map[string]*node{
 		"max_size": {kind: kSize, what: `a size ("10MB") or a number of bytes`},

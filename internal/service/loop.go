@@ -272,7 +272,7 @@ func (l *loop) status() Status {
 		st.Code = m.cause.Code
 	}
 	if lim := m.cfg.Limits; !lim.IsZero() {
-		st.Limits = &LimitsView{Processes: lim.Processes, Memory: lim.Memory, ForkRate: lim.ForkRate, OnLimit: string(m.cfg.OnLimit)}
+		st.Limits = &LimitsView{Processes: lim.Processes, Memory: lim.Memory, ForkRate: lim.ForkRate, GPUMemory: lim.GPUMemory, OnLimit: string(m.cfg.OnLimit)}
 	}
 	if inst := m.inst; inst != nil {
 		st.Frozen = m.state == Frozen

@@ -126,6 +126,7 @@ type LimitsView struct {
 	Processes int     `json:"processes,omitempty"`
 	Memory    int64   `json:"memory,omitempty"`
 	ForkRate  float64 `json:"fork_rate,omitempty"`
+	GPUMemory int64   `json:"gpu_memory,omitempty"`
 	OnLimit   string  `json:"on_limit"`
 }
 

@@ -256,3 +256,54 @@ func TestStopChecksGPURelease(t *testing.T) {
 		}
 	}
 }
+
+// limits.gpu_memory is a runaway limit like memory: a tree whose members
+// hold more GPU memory (as nvidia-smi says) is acted on. With the limit
+// above the usage nothing happens: the control.
+func TestGPUMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		limit  string
+		breach bool
+	}{{"512MiB", true}, {"4GiB", false}} {
+		dir := t.TempDir()
+		pidFile := filepath.Join(dir, "pid")
+		smi := filepath.Join(dir, "nvidia-smi")
+		os.WriteFile(smi, []byte("#!/bin/sh\n[ -f "+pidFile+" ] && echo \"$(cat "+pidFile+"), 1024\"\nexit 0\n"), 0o755)
+		src := "[corral]\nwatch_interval = \"20ms\"\n" + svcTOML("g", "limits = { gpu_memory = \""+tc.limit+"\" }\non_limit = \"stop\"\nrestart = { policy = \"never\" }")
+		s, err := New(mustParse(t, src), Options{StateDir: t.TempDir(), GPU: &gpu.Reader{Path: smi, TTL: 10 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		st, err := s.StartWith(ctx, "g", service.StartOptions{Wait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(pidFile, []byte(strconv.Itoa(st.PID)), 0o644)
+		_, events, unsub := s.Bus().Subscribe(0)
+		go s.Watch(ctx)
+		var got *journal.Event
+		deadline := time.After(2 * time.Second) // 100 watch intervals
+	wait:
+		for {
+			select {
+			case e := <-events:
+				if e.Kind == journal.Runaway && e.Service == "g" {
+					got = &e
+					break wait
+				}
+			case <-deadline:
+				break wait
+			}
+		}
+		unsub()
+		cancel()
+		s.Shutdown(context.Background())
+		switch {
+		case tc.breach && (got == nil || got.Fields["kind"] != "gpu_memory" || got.Fields["gpu_memory"] != fmt.Sprint(1024<<20)):
+			t.Fatalf("limit %s: runaway event %+v, want a gpu_memory breach", tc.limit, got)
+		case !tc.breach && got != nil:
+			t.Fatalf("limit %s above the usage: %+v", tc.limit, got)
+		}
+	}
+}

@@ -133,6 +133,13 @@ func (w *watcher) pass(ctx context.Context) {
 		if sc == nil {
 			continue
 		}
+		if (sc.Limits.GPUMemory > 0 || cfg.Watch.Limits.GPUMemory > 0) && s.opts.GPU != nil {
+			// Only trees with a GPU limit pay for nvidia-smi here (its
+			// answer is shared for 2 s with status and scrapes).
+			if usage, err := s.opts.GPU.Usage(ctx); err == nil {
+				u.GPUMemory, _ = usage.Sum(cur.PIDs())
+			}
+		}
 		all = append(all, sampled{svc, sc, tr.ID(), u})
 		breaches := watchdog.Check(sc.Limits, u)
 		if sc.Limits.Processes > 0 && (len(breaches) == 0 || breaches[0].Kind != "processes") {
@@ -196,6 +203,7 @@ func (w *watcher) act(ctx context.Context, svc *service.Service, name, inst stri
 		Fields: map[string]string{
 			"members": fmt.Sprint(u.Members), "rss": fmt.Sprint(u.RSS), "fork_rate": fmt.Sprintf("%.1f", u.ForkRate),
 			"limit_processes": fmt.Sprint(l.Processes), "limit_memory": fmt.Sprint(l.Memory), "limit_fork_rate": fmt.Sprint(l.ForkRate),
+			"gpu_memory": fmt.Sprint(u.GPUMemory), "limit_gpu_memory": fmt.Sprint(l.GPUMemory),
 			"kind": breaches[0].Kind, "action": string(action),
 		}})
 	// Evidence first, while the tree is still there (and frozen).
@@ -215,6 +223,7 @@ func (w *watcher) global(ctx context.Context, cfg *config.File, all []sampled, n
 		sum.Members += x.u.Members
 		sum.RSS += x.u.RSS
 		sum.ForkRate += x.u.ForkRate
+		sum.GPUMemory += x.u.GPUMemory
 	}
 	breaches := watchdog.Check(l, sum)
 	if len(breaches) == 0 || !w.due("global", cfg.Watch.BundleCooldown, now) {

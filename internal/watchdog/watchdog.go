@@ -12,6 +12,15 @@ import (
 	"github.com/corral-sh/corral/proctree"
 )
 
+// PIDs returns the pids of the sample's members.
+func (s Sample) PIDs() []int {
+	out := make([]int, 0, len(s.Members))
+	for k := range s.Members {
+		out = append(out, k.pid)
+	}
+	return out
+}
+
 // Sample is one look at a tree.
 type Sample struct {
 	At      time.Time
@@ -50,6 +59,8 @@ type Usage struct {
 	Members  int     `json:"members"`
 	RSS      int64   `json:"rss"`
 	ForkRate float64 `json:"fork_rate"` // new members per second since the previous sample
+	// GPUMemory is the GPU memory the members hold (bytes), where known.
+	GPUMemory int64 `json:"gpu_memory,omitempty"`
 }
 
 // Measure returns the usage at cur, with the fork rate relative to prev
@@ -84,6 +95,8 @@ func (b Breach) String() string {
 		return fmt.Sprintf("memory %.0f MiB over the limit of %.0f MiB", b.Value/(1<<20), b.Limit/(1<<20))
 	case "fork_rate":
 		return fmt.Sprintf("%.0f new processes/s over the limit of %.0f/s", b.Value, b.Limit)
+	case "gpu_memory":
+		return fmt.Sprintf("GPU memory %.0f MiB over the limit of %.0f MiB", b.Value/(1<<20), b.Limit/(1<<20))
 	}
 	if b.Refused > 0 {
 		return fmt.Sprintf("%.0f processes at a kernel limit of %.0f, %d forks refused", b.Value, b.Limit, b.Refused)
@@ -93,7 +106,7 @@ func (b Breach) String() string {
 
 // Grows reports whether the breach is about the tree growing (processes,
 // fork rate): those trees are frozen before anything else happens.
-func (b Breach) Grows() bool { return b.Kind != "memory" }
+func (b Breach) Grows() bool { return b.Kind != "memory" && b.Kind != "gpu_memory" }
 
 // Check compares usage with limits. The process limit is reached at the
 // limit itself: where the kernel enforces it, the tree can never exceed it.
@@ -107,6 +120,9 @@ func Check(l config.Limits, u Usage) []Breach {
 	}
 	if l.Memory > 0 && u.RSS > l.Memory {
 		out = append(out, Breach{Kind: "memory", Value: float64(u.RSS), Limit: float64(l.Memory)})
+	}
+	if l.GPUMemory > 0 && u.GPUMemory > l.GPUMemory {
+		out = append(out, Breach{Kind: "gpu_memory", Value: float64(u.GPUMemory), Limit: float64(l.GPUMemory)})
 	}
 	return out
 }
