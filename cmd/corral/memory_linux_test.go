@@ -244,8 +244,11 @@ func TestE2EManyStaleRecordsDoNotHideOrDelay(t *testing.T) {
 		e.foreground("--containment", c)
 		took := time.Since(began)
 		t.Logf("%s: the daemon answered %v after its start, with 60,000 stale records (target < 1 s; BenchmarkRecover60kStaleRecords measures the records alone)", c, took)
-		if took > 5*time.Second {
-			t.Fatalf("the daemon took %v to answer", took)
+		// The bound catches the regression this test was written for (the
+		// daemon waiting for a slow parent's zombies: 2.5–14 s), not the
+		// target, which the log line reports.
+		if limit := 5 * time.Second * raceSlowdown; took > limit {
+			t.Fatalf("the daemon took %v to answer (limit %v)", took, limit)
 		}
 		if left := goneWithin(tree, 10*time.Second); len(left) > 0 {
 			t.Fatalf("the real leftover survives: %v", left)

@@ -182,16 +182,23 @@ restart = { backoff = "2s" }
 	if s.Restarts != 1 {
 		t.Fatalf("restarts %d, want 1", s.Restarts)
 	}
+	// The new instance's id shows in the status as its start is checked,
+	// before its spawn is journaled: wait for the spawn record itself.
 	var emptied, respawned time.Time
-	e.client().Events(context.Background(), 0, false, func(ev client.Event) error {
-		switch {
-		case ev.Kind == "stopped" && ev.Instance == ids[0]:
-			emptied = ev.Time
-		case ev.Kind == "spawn" && ev.Instance == s.Instance:
-			respawned = ev.Time
+	for deadline := time.Now().Add(20 * time.Second); respawned.IsZero() && time.Now().Before(deadline); {
+		e.client().Events(context.Background(), 0, false, func(ev client.Event) error {
+			switch {
+			case ev.Kind == "stopped" && ev.Instance == ids[0]:
+				emptied = ev.Time
+			case ev.Kind == "spawn" && ev.Instance == s.Instance:
+				respawned = ev.Time
+			}
+			return nil
+		})
+		if respawned.IsZero() {
+			time.Sleep(20 * time.Millisecond)
 		}
-		return nil
-	})
+	}
 	if gap := respawned.Sub(emptied); emptied.IsZero() || gap < 1500*time.Millisecond {
 		t.Fatalf("respawned %v after the old tree was empty, want the 2s backoff", gap)
 	}
