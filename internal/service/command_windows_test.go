@@ -12,7 +12,13 @@ import (
 // extension, are quoted for cmd.exe: & must not start a second command.
 // The negative control is Go's own escaping, which leaves & bare.
 func TestCommandQuotesForCmd(t *testing.T) {
-	dir := t.TempDir()
+	// Not t.TempDir: under wine, deleting a batch file cmd.exe just ran
+	// fails ("Invalid function"), which would fail the test after it passed.
+	dir, err := os.MkdirTemp("", "corral-cmdquote-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	bat := filepath.Join(dir, "show.bat")
 	if err := os.WriteFile(bat, []byte("@echo ARG1=[%1]\r\n"), 0o644); err != nil {
 		t.Fatal(err)
