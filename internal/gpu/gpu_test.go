@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -110,4 +111,17 @@ func TestParseRecordedOutputs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// On a machine with NVIDIA's tools, the real nvidia-smi's answer parses
+// (whatever runs on the GPU); elsewhere there is nothing to ask.
+func TestRealNvidiaSMI(t *testing.T) {
+	if _, err := exec.LookPath("nvidia-smi"); err != nil {
+		t.Skip("no nvidia-smi here (no NVIDIA GPU or driver): the parsing is tested on the shapes in testdata")
+	}
+	u, err := (&Reader{}).Usage(context.Background())
+	if err != nil {
+		t.Fatalf("the real nvidia-smi: %v", err)
+	}
+	t.Logf("%d processes hold GPU memory", len(u))
 }
