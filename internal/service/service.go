@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -153,6 +154,50 @@ type Service struct {
 	snap atomic.Pointer[snapshot]
 	done chan struct{} // closed when the owner goroutine has returned
 	quit chan struct{} // closed by Close
+
+	// probing counts the probe goroutines (an exec probe is a contained
+	// tree of its own): Shutdown waits until none runs, so a daemon that
+	// exits after it leaves no probe process, or its container, behind.
+	probeMu sync.Mutex // guards probing and idle
+	probing int
+	idle    chan struct{} // closed while probing is 0; nil: not made yet
+}
+
+// goProbe runs fn as a probe goroutine, counted for Shutdown.
+func (s *Service) goProbe(fn func()) {
+	s.probeMu.Lock()
+	if s.probing == 0 {
+		s.idle = make(chan struct{})
+	}
+	s.probing++
+	s.probeMu.Unlock()
+	go func() {
+		defer func() {
+			s.probeMu.Lock()
+			if s.probing--; s.probing == 0 {
+				close(s.idle)
+			}
+			s.probeMu.Unlock()
+		}()
+		fn()
+	}()
+}
+
+// probesDone waits, within ctx, until no probe goroutine runs.
+func (s *Service) probesDone(ctx context.Context) {
+	s.probeMu.Lock()
+	idle := s.idle
+	if s.probing == 0 {
+		idle = nil
+	}
+	s.probeMu.Unlock()
+	if idle == nil {
+		return
+	}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
 }
 
 // New starts the owner goroutine of a service. It does not start the
@@ -359,7 +404,10 @@ func (s *Service) Stop(ctx context.Context) (Status, error) {
 
 // Shutdown stops the service for good: later starts fail with ErrShutdown.
 func (s *Service) Shutdown(ctx context.Context) (Status, error) {
-	return s.call(ctx, event{kind: EvShutdown, wait: waitStopped})
+	st, err := s.call(ctx, event{kind: EvShutdown, wait: waitStopped})
+	// The stop cancelled the probes; those in flight end their own trees.
+	s.probesDone(ctx)
+	return st, err
 }
 
 // Status returns the snapshot published after the last step; it never

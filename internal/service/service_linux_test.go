@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/internal/journal"
+	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/restart"
 	"github.com/corral-sh/corral/internal/testproc"
 	"github.com/corral-sh/corral/proctree"
@@ -363,4 +366,63 @@ func TestRestartKeepsCountConstant(t *testing.T) {
 			t.Fatalf("instance %s left %v", id, left)
 		}
 	}
+}
+
+// An exec probe is a contained tree of its own, outside the service's: a
+// Shutdown returns only once the probe in flight has ended with its
+// container, so a daemon exiting right after leaves neither behind. (It
+// used to return while the probe's stop ran on: CI found the probe's empty
+// cgroup left under corral/ after the benchmarks.)
+func TestShutdownWaitsForAnExecProbe(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "probe.pid")
+	cmd := testproc.ShellWrapped("sleep")
+	cfg := &config.Service{
+		Name: "slowready", Argv: cmd.Args, Env: cmd.Env[len(cmd.Env)-2:], Lifetime: config.LifetimeLeader, StdinNull: true,
+		// The probe records its pid, then hangs past the shutdown.
+		Ready:   config.Probe{Exec: []string{"/bin/sh", "-c", "echo $$ > " + pidFile + "; exec sleep 60"}, Timeout: time.Minute, Interval: time.Second},
+		Restart: restart.Policy{Mode: restart.Never},
+		Stop:    config.Stop{Signal: syscall.SIGTERM, Grace: time.Second},
+	}
+	s := New(cfg, Deps{Bus: journal.NewBus(100, nil), OwnerOf: func(int) string { return "" }})
+	defer s.Close()
+	if _, err := s.Start(context.Background(), "", false); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	eventually(t, 10*time.Second, "the probe to run", func() bool {
+		b, _ := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid > 0
+	})
+	cg, _ := procinfo.CgroupV2Path(pid)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := procinfo.ReadStat(pid); err == nil && !st.Zombie() {
+		t.Fatalf("the probe (pid %d) still runs after Shutdown returned", pid)
+	}
+	if root := cgroupRoot(); cg != "" && root != "" && strings.Contains(cg, "/corral/") {
+		if _, err := os.Stat(filepath.Join(root, cg)); err == nil {
+			t.Fatalf("the probe's cgroup %s is still there after Shutdown returned", cg)
+		}
+	}
+}
+
+// cgroupRoot is where the cgroup2 hierarchy is mounted ("" without one).
+func cgroupRoot() string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" {
+				return f[4]
+			}
+		}
+	}
+	return ""
 }

@@ -30,7 +30,7 @@ func (l *loop) watchReady(inst *instance) {
 	ready, sink, o := inst.cfg.Ready, l.s.deps.Logs, l.probeOptions("ready")
 	pidfile := inst.cfg.PIDFile != ""
 	ctx, gen := ctxIn(l.probes, inst.id), inst.watchGen
-	go func() {
+	l.s.goProbe(func() {
 		if ready.IsZero() {
 			if !pidfile {
 				l.s.post(event{kind: EvReady, inst: inst.id, watchGen: gen})
@@ -46,7 +46,7 @@ func (l *loop) watchReady(inst *instance) {
 			k = EvNotReady
 		}
 		l.s.post(event{kind: k, inst: inst.id, watchGen: gen, err: err})
-	}()
+	})
 }
 
 // watchHealth runs the liveness probe every interval, outside the loop.
@@ -57,7 +57,7 @@ func (l *loop) watchHealth(inst *instance) {
 	}
 	clock, o := l.s.deps.Clock, l.probeOptions("health")
 	ctx, gen := ctxIn(l.probes, inst.id), inst.watchGen
-	go func() {
+	l.s.goProbe(func() {
 		for sleep(ctx, clock, h.Interval) {
 			err := probe.Check(ctx, h.Probe, h.Timeout, o)
 			if ctx.Err() != nil {
@@ -69,7 +69,7 @@ func (l *loop) watchHealth(inst *instance) {
 			}
 			l.s.post(event{kind: k, inst: inst.id, watchGen: gen, err: err})
 		}
-	}()
+	})
 }
 
 // onLeaderExit turns the exit of an instance's first process into what it
