@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // The container example (examples/container) as a container runtime runs
@@ -52,28 +50,7 @@ func TestE2EContainerExampleAsPID1WithHealthProbes(t *testing.T) {
 		t.Fatalf("health with no daemon: exit %d\n%s", code, out)
 	}
 
-	d := exec.Command("unshare", "--pid", "--fork", "--mount-proc", e.exe, "daemon")
-	d.Dir = e.dir
-	d.Env = append(os.Environ(), asCorral+"=1", "GORACE=atexit_sleep_ms=0")
-	var out bytes.Buffer
-	d.Stdout, d.Stderr = &out, &out
-	d.WaitDelay = 5 * time.Second
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { d.Process.Kill(); d.Wait() }()
-	init := childOf(t, d.Process.Pid)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		info, err := e.client().Daemon(context.Background())
-		if err == nil && info.PID == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon as PID 1 did not answer: %v\n%s", err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d, out, init := startAsPID1(t, e)
 
 	// Loading: alive, not ready (still checking its port, or started and
 	// waiting for the model: the gate holds it in one of the two).

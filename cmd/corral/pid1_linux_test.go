@@ -89,21 +89,7 @@ func TestE2EPID1ReapsOrphansAndShutsDownOnSIGTERM(t *testing.T) {
 
 	// corral as PID 1.
 	e := newEnv(t, webuiTOML(freePort(t), ""))
-	d := exec.Command("unshare", "--pid", "--fork", "--mount-proc", e.exe, "daemon")
-	d.Dir = e.dir
-	d.Env = append(os.Environ(), asCorral+"=1", "GORACE=atexit_sleep_ms=0")
-	var out bytes.Buffer
-	d.Stdout, d.Stderr = &out, &out
-	d.WaitDelay = 5 * time.Second
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { d.Process.Kill(); d.Wait() }()
-	init := childOf(t, d.Process.Pid)
-	eventually("the daemon to answer", func() bool {
-		info, err := e.client().Daemon(context.Background())
-		return err == nil && info.PID == 1
-	})
+	d, out, init := startAsPID1(t, e)
 	e.must("ensure", "webui")
 	ids := e.instances()
 	orphans(t, init)
@@ -120,5 +106,36 @@ func TestE2EPID1ReapsOrphansAndShutsDownOnSIGTERM(t *testing.T) {
 	}
 	if left := carriersOf(ids); len(left) > 0 {
 		t.Fatalf("left %v", left)
+	}
+}
+
+// startAsPID1 runs e's daemon as PID 1 of a new PID namespace, as a
+// container runtime does, and returns once it answers: the unshare
+// command (its Wait ends with the daemon), the daemon's output, and the
+// daemon's pid in this namespace. The daemon is killed at cleanup if the
+// test did not end it.
+func startAsPID1(t *testing.T, e *env) (*exec.Cmd, *bytes.Buffer, int) {
+	t.Helper()
+	d := exec.Command("unshare", "--pid", "--fork", "--mount-proc", e.exe, "daemon")
+	d.Dir = e.dir
+	d.Env = append(os.Environ(), asCorral+"=1", "GORACE=atexit_sleep_ms=0")
+	out := &bytes.Buffer{}
+	d.Stdout, d.Stderr = out, out
+	d.WaitDelay = 5 * time.Second
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Kill(); d.Wait() })
+	init := childOf(t, d.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := e.client().Daemon(context.Background())
+		if err == nil && info.PID == 1 {
+			return d, out, init
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon as PID 1 did not answer: %v\n%s", err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
