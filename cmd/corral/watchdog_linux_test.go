@@ -182,15 +182,17 @@ restart = { backoff = "2s" }
 	if s.Restarts != 1 {
 		t.Fatalf("restarts %d, want 1", s.Restarts)
 	}
-	// The new instance's id shows in the status as its start is checked,
-	// before its spawn is journaled: wait for the spawn record itself.
+	// The new instance shows in the status as its start is checked, before
+	// its spawn is journaled: wait for the spawn record itself.
 	var emptied, respawned time.Time
 	for deadline := time.Now().Add(20 * time.Second); respawned.IsZero() && time.Now().Before(deadline); {
 		e.client().Events(context.Background(), 0, false, func(ev client.Event) error {
 			switch {
 			case ev.Kind == "stopped" && ev.Instance == ids[0]:
 				emptied = ev.Time
-			case ev.Kind == "spawn" && ev.Instance == s.Instance:
+			case ev.Kind == "spawn" && ev.Service == "hog" && ev.Instance != ids[0] && respawned.IsZero():
+				// The first spawn after the old instance: the status's
+				// instance id may be a later one's by now.
 				respawned = ev.Time
 			}
 			return nil
