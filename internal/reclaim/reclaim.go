@@ -161,8 +161,34 @@ func look(live []*journal.Instance) *world {
 	for _, st := range snap {
 		w.procs[st.PID] = st
 	}
-	w.carriers = procinfo.CarriersIn(snap, func(id string) bool { return want[id] })
+	w.carriers = carriersIn(snap, want)
 	return w
+}
+
+// carriersIn maps each wanted instance to its live processes that say they
+// are its own: the members carrying its marker, and its shim, which names
+// the instance while what it holds may carry no readable marker at all (a
+// setsid'd daemon that overwrote its environment: nginx, redis). Counting
+// only the marker, an instance whose every member had rewritten its
+// environment looked gone, and a keeper reaping after the daemon's SIGKILL
+// left the whole tree running under its shim.
+func carriersIn(snap []procinfo.Stat, want map[string]bool) map[string][]procinfo.Stat {
+	self := os.Getpid()
+	out := map[string][]procinfo.Stat{}
+	for _, st := range snap {
+		if st.Zombie() || st.PID == self || st.PID <= 2 || st.PPID == 2 {
+			continue
+		}
+		m := procinfo.ReadMarkers(st.PID)
+		id := m.Instance
+		if id == "" {
+			id = m.Shim
+		}
+		if id != "" && want[id] {
+			out[id] = append(out[id], st)
+		}
+	}
+	return out
 }
 
 func (w *world) groupExists(dir string) bool {

@@ -282,3 +282,56 @@ func TestReapCanDeferTheZombieWait(t *testing.T) {
 		t.Fatal("WaitGone did not return once the zombie was reaped")
 	}
 }
+
+// In the process-group tier a daemon that setsids and overwrites its
+// environment (nginx, redis) carries no marker; only its tree's shim names
+// the instance. A keeper or a next daemon that counted marked processes
+// alone took such an instance for gone and left it running: found by the
+// real nginx and redis after a SIGKILL of a non-root daemon.
+func TestReapFindsAShimsHiddenDaemon(t *testing.T) {
+	key := "state-shim" + fmt.Sprint(os.Getpid())
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "daemon.pid")
+	cmd := testproc.Command("hiddendaemon", pidfile)
+	cmd.Env = append(cmd.Env, procinfo.StateVar+"="+key)
+	tr, err := proctree.Start(cmd, proctree.Options{Containment: proctree.ForcePgroup, Service: "svc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Kill(context.Background()) })
+	<-tr.Exited() // the launcher exits once its daemon runs, as nginx's does
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	st, err := procinfo.ReadStat(hidden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The control: no marker is left to find it by.
+	snap, _ := procinfo.Snapshot()
+	if m := procinfo.ReadMarkers(hidden); m.Instance != "" {
+		t.Fatalf("the daemon still carries marker %q: the test would prove nothing", m.Instance)
+	}
+	if n := len(procinfo.CarriersIn(snap, func(id string) bool { return id == tr.ID() })[tr.ID()]); n != 0 {
+		t.Fatalf("%d marked processes: the marker-only count would have found it too", n)
+	}
+	live := []*journal.Instance{{ID: tr.ID(), Service: "svc", Boot: procinfo.BootID()}}
+	if Gone(live)[tr.ID()] {
+		t.Fatal("the instance counts as gone while its shim holds its daemon")
+	}
+	found, err := Discover(key)
+	if err != nil || len(found) != 1 || found[0].ID != tr.ID() {
+		t.Fatalf("discovered %v (%v), want the instance %s by its shim", found, err, tr.ID())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reps := Reap(ctx, live, Options{})
+	if len(reps) != 1 || reps[0].Error != "" || reps[0].Killed == 0 {
+		t.Fatalf("reap: %+v", reps)
+	}
+	if now, err := procinfo.ReadStat(hidden); err == nil && now.StartTicks == st.StartTicks && !now.Zombie() {
+		t.Fatalf("the hidden daemon %d survived the reap", hidden)
+	}
+}
