@@ -24,7 +24,7 @@ var detectCgroup = sync.OnceValue(cgroupv2.Detect)
 // per parent and not once per tree.
 var probed sync.Map // parent dir -> error
 
-func probeParent(parent string) error {
+func probeParent(self, parent string) error {
 	if v, ok := probed.Load(parent); ok {
 		if v == nil {
 			return nil
@@ -32,6 +32,11 @@ func probeParent(parent string) error {
 		return v.(error)
 	}
 	err := cgroupv2.Probe(parent)
+	if err == nil {
+		// Without root this is the delegation check: a group we may create
+		// is useless if we may not move our children into it.
+		err = cgroupv2.CanMoveInto(self, parent)
+	}
 	probed.Store(parent, err)
 	return err
 }
@@ -74,7 +79,7 @@ func usableParent(opts Options) (string, cgroupv2.Info, error) {
 	if !strings.HasPrefix(parent, info.Mount+"/") {
 		return "", info, fmt.Errorf("proctree: cgroup parent %s is not inside the cgroup2 mount %s", parent, info.Mount)
 	}
-	return parent, info, probeParent(parent)
+	return parent, info, probeParent(filepath.Join(info.Mount, info.Self), parent)
 }
 
 func newCgroupBackend(id string, opts Options) (*cgroupBackend, error) {

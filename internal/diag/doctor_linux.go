@@ -2,6 +2,7 @@ package diag
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"unsafe"
 
@@ -29,6 +30,9 @@ func RunDoctor() Doctor {
 			err = cgroupv2.Probe(parent)
 		}
 		if err == nil {
+			err = cgroupv2.CanMoveInto(filepath.Join(info.Mount, info.Self), parent)
+		}
+		if err == nil {
 			cgOK, cgDetail = true, "leaf groups under "+parent+" (CLONE_INTO_CGROUP, cgroup.kill, cgroup.freeze)"
 		} else {
 			cgDetail = err.Error()
@@ -36,9 +40,16 @@ func RunDoctor() Doctor {
 	}
 	d.Checks = append(d.Checks, Check{"cgroup layout", info.Layout != cgroupv2.None, string(info.Layout) + " (cgroup2 at " + orNone(info.Mount) + ", own group " + orNone(info.Self) + ")"})
 	d.Checks = append(d.Checks, Check{"cgroup v2 writable", cgOK, cgDetail})
-	if cgOK {
+	deleg, derr := cgroupv2.SelfDelegation()
+	if derr == nil {
+		d.Checks = append(d.Checks, Check{"cgroup delegation", deleg.UID == 0 || deleg.Delegated(), deleg.String()})
+	}
+	switch {
+	case cgOK && os.Geteuid() != 0:
+		d.Tier, d.TierReason = string(proctree.Cgroup), "a cgroup v2 subtree delegated to you: the kernel holds every descendant, without root"
+	case cgOK:
 		d.Tier, d.TierReason = string(proctree.Cgroup), "a writable cgroup v2 subtree: the kernel holds every descendant"
-	} else {
+	default:
 		d.Tier, d.TierReason = string(proctree.ProcessGroup), "no writable cgroup v2 subtree: process group + descendants + instance marker, with corral as subreaper"
 	}
 	var sub int32
