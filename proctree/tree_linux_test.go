@@ -40,8 +40,9 @@ func skipWithoutCgroup(t testing.TB) {
 	if info := cgroupv2.Detect(); !info.Usable {
 		t.Skipf("cgroup v2 tier unavailable here: %s (layout %s)", info.Reason, info.Layout)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup v2 tier needs root (or a delegated subtree) to create groups")
+	// Root, or a subtree delegated to this user: the same probe Start uses.
+	if _, _, err := proctree.Resolve(proctree.Options{Containment: proctree.ForceCgroup}); err != nil {
+		t.Skipf("cgroup v2 tier unavailable here (euid %d): %v", os.Geteuid(), err)
 	}
 }
 

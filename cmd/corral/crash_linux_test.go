@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/corral-sh/corral/client"
-	"github.com/corral-sh/corral/internal/cgroupv2"
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/testproc"
@@ -27,8 +26,9 @@ func containments(t *testing.T, fn func(t *testing.T, c string)) {
 	for _, c := range []string{"cgroup", "pgroup"} {
 		t.Run(c, func(t *testing.T) {
 			if c == "cgroup" {
-				if info := cgroupv2.Detect(); !info.Usable || os.Geteuid() != 0 {
-					t.Skipf("cgroup tier unavailable here (usable=%v: %s; euid %d)", info.Usable, info.Reason, os.Geteuid())
+				// Root, or a subtree delegated to this user.
+				if _, _, err := proctree.Resolve(proctree.Options{Containment: proctree.ForceCgroup}); err != nil {
+					t.Skipf("cgroup tier unavailable here (euid %d): %v", os.Geteuid(), err)
 				}
 			}
 			fn(t, c)

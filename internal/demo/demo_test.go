@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/corral-sh/corral/internal/cgroupv2"
 	"github.com/corral-sh/corral/internal/demo"
 	"github.com/corral-sh/corral/internal/testproc"
 	"github.com/corral-sh/corral/proctree"
@@ -22,8 +21,8 @@ func TestDemoLeavesNothing(t *testing.T) {
 	for _, c := range []proctree.Containment{proctree.ForceCgroup, proctree.ForcePgroup} {
 		t.Run(string(c), func(t *testing.T) {
 			if c == proctree.ForceCgroup {
-				if info := cgroupv2.Detect(); !info.Usable || os.Geteuid() != 0 {
-					t.Skipf("cgroup tier unavailable (usable=%v, %s, euid %d)", info.Usable, info.Reason, os.Geteuid())
+				if _, _, err := proctree.Resolve(proctree.Options{Containment: c}); err != nil {
+					t.Skipf("cgroup tier unavailable (euid %d): %v", os.Geteuid(), err)
 				}
 			}
 			var out bytes.Buffer

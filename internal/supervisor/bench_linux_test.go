@@ -2,11 +2,9 @@ package supervisor
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/corral-sh/corral/internal/cgroupv2"
 	"github.com/corral-sh/corral/internal/config"
 	"github.com/corral-sh/corral/proctree"
 )
@@ -18,8 +16,8 @@ func BenchmarkWatchdogPass(b *testing.B) {
 	for _, c := range []proctree.Containment{proctree.ForceCgroup, proctree.ForcePgroup} {
 		b.Run(string(c), func(b *testing.B) {
 			if c == proctree.ForceCgroup {
-				if info := cgroupv2.Detect(); !info.Usable || os.Geteuid() != 0 {
-					b.Skip("cgroup tier unavailable")
+				if _, _, err := proctree.Resolve(proctree.Options{Containment: c}); err != nil {
+					b.Skipf("cgroup tier unavailable: %v", err)
 				}
 			}
 			cfg, err := config.Parse("bench.toml", `
