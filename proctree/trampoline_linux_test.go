@@ -481,3 +481,48 @@ func TestTrampolineAppliesTheCredential(t *testing.T) {
 		}
 	})
 }
+
+// The choice of gate reads what execve reads: set-uid, set-gid with group
+// execute (without it the bit means mandatory locking), and file
+// capabilities (security.capability, which only root can set).
+func TestPrivilegedExecutableDetection(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	copyFile(t, "/bin/true", plain)
+	if proctree.PrivilegedExecutable(plain) {
+		t.Fatal("a plain copy of true is seen as privileged")
+	}
+	for _, c := range []struct {
+		mode os.FileMode
+		want bool
+	}{
+		{0o755 | os.ModeSetuid, true},
+		{0o755 | os.ModeSetgid, true},
+		{0o745 | os.ModeSetgid, false}, // no group execute: not set-gid for execve
+	} {
+		if err := os.Chmod(plain, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		if got := proctree.PrivilegedExecutable(plain); got != c.want {
+			t.Errorf("mode %v: privileged %v, want %v", c.mode, got, c.want)
+		}
+	}
+	link := filepath.Join(dir, "link")
+	os.Chmod(plain, 0o755|os.ModeSetuid)
+	os.Symlink(plain, link)
+	if !proctree.PrivilegedExecutable(link) {
+		t.Error("a symbolic link to a set-uid file is not seen as privileged (execve follows it)")
+	}
+	setcap, err := exec.LookPath("setcap")
+	if os.Geteuid() != 0 || err != nil {
+		t.Skip("file capabilities need root and setcap (Debian: libcap2-bin) to set")
+	}
+	caps := filepath.Join(dir, "caps")
+	copyFile(t, "/bin/true", caps)
+	if out, err := exec.Command(setcap, "cap_net_bind_service+ep", caps).CombinedOutput(); err != nil {
+		t.Skipf("setcap: %v: %s", err, out)
+	}
+	if !proctree.PrivilegedExecutable(caps) {
+		t.Fatal("a file with capabilities is not seen as privileged")
+	}
+}
