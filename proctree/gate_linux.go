@@ -16,10 +16,14 @@ import (
 // startGated starts cmd; with a gate, the leader stops right after execve
 // (PTRACE_TRACEME), gate runs, and only then is the leader released. ptrace
 // requests must come from the thread that started the child, hence the
-// locked thread.
+// locked thread. A program that gains privilege at execve, which our ptrace
+// would strip, is held in a trampoline instead (trampoline_linux.go).
 func startGated(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) error {
 	if gate == nil {
 		return cmd.Start()
+	}
+	if cmd.Err == nil && useTrampoline(cmd) {
+		return startTrampolined(cmd, b, id, gate)
 	}
 	// On a goroutine of its own that exits still locked: the runtime then
 	// retires the thread. Unlocking instead would leave one idle thread per
@@ -64,6 +68,35 @@ func startTraced(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) er
 	if err := unix.PtraceDetach(pid); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		return fmt.Errorf("proctree: release leader %d from the gate: %w", pid, err)
+	}
+	return nil
+}
+
+// startTrampolined starts cmd's program behind a trampoline: the leader
+// waits in this binary while gate runs, then execs the program in place.
+func startTrampolined(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) error {
+	tr, err := newTrampoline(cmd)
+	if err != nil {
+		return err
+	}
+	err = cmd.Start()
+	tr.started()
+	if err != nil {
+		tr.close()
+		return err
+	}
+	pid := cmd.Process.Pid
+	// Blocked on its socket, it cannot exit before it is protected.
+	reaper.Protect(pid)
+	if err := callGate(cmd, b, id, gate); err != nil {
+		// Killed in the trampoline: the program never ran.
+		unix.Kill(pid, unix.SIGKILL)
+		tr.close()
+		return err
+	}
+	if err := tr.release(); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return fmt.Errorf("proctree: start %s: %w", cmd.Path, err)
 	}
 	return nil
 }

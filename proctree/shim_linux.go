@@ -65,6 +65,10 @@ type shimSpec struct {
 
 	Credential *syscall.Credential `json:"credential,omitempty"`
 	Gate       bool                `json:"gate,omitempty"`
+	// Trampoline holds the gated leader in a trampoline instead of under
+	// ptrace (its program gains privilege at execve); after go the shim
+	// says whether its exec succeeded (Released or Err).
+	Trampoline bool `json:"trampoline,omitempty"`
 }
 
 // shimMsg is one message on the control socket, either way.
@@ -77,6 +81,8 @@ type shimMsg struct {
 	Exit   bool   `json:"exit,omitempty"`   // the leader was collected
 	Status uint32 `json:"status,omitempty"` // its wait status
 	Empty  bool   `json:"empty,omitempty"`  // no child left; the shim exits
+	// a trampolined leader exec'd its program (the answer to Go)
+	Released bool `json:"released,omitempty"`
 	// tree → shim
 	Go bool `json:"go,omitempty"`
 }
@@ -95,6 +101,8 @@ func useShim(b backend, opts Options) bool {
 
 func shimSpecOf(cmd *exec.Cmd, gate bool) (shimSpec, error) {
 	sp := shimSpec{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir, Extra: len(cmd.ExtraFiles), Gate: gate}
+	// The shim has our credentials: it would strip what we would.
+	sp.Trampoline = gate && useTrampoline(cmd)
 	for i, f := range cmd.ExtraFiles {
 		if f == nil {
 			sp.Nil = append(sp.Nil, i)
@@ -208,6 +216,18 @@ func (t *Tree) startShim(gate func(Gated) error) error {
 	}
 	if err := c.enc.Encode(shimMsg{Go: true}); err != nil {
 		return fail(fmt.Errorf("proctree: release %s from the gate: %w", cmd.Path, err))
+	}
+	if sp.Trampoline {
+		if err := c.dec.Decode(&m); err != nil {
+			return fail(fmt.Errorf("proctree: start %s: the shim did not answer: %w", cmd.Path, err))
+		}
+		if !m.Released {
+			err := errors.New(m.Err)
+			if m.Errno != 0 {
+				err = fmt.Errorf("%s: %w", m.Err, syscall.Errno(m.Errno))
+			}
+			return fail(fmt.Errorf("proctree: start %s: %w", cmd.Path, err))
+		}
 	}
 	return nil
 }
@@ -345,10 +365,23 @@ func runShim(fdArg string) int {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setsid: sp.Setsid, Setpgid: sp.Setpgid, Pgid: sp.Pgid,
 		Setctty: sp.Setctty, Noctty: sp.Noctty, Ctty: sp.Ctty,
-		Credential: sp.Credential, Ptrace: sp.Gate,
+		Credential: sp.Credential, Ptrace: sp.Gate && !sp.Trampoline,
 	}
-	gated := sp.Gate
+	gated := sp.Gate && !sp.Trampoline // held under ptrace
+	var tramp *trampoline
+	if sp.Gate && sp.Trampoline {
+		if tramp, err = newTrampoline(cmd); err != nil {
+			enc.Encode(shimMsg{Err: err.Error()})
+			return 1
+		}
+	}
 	err = cmd.Start()
+	if tramp != nil {
+		tramp.started()
+		if err != nil {
+			tramp.close()
+		}
+	}
 	if gated && cmd.Process == nil && errors.Is(err, syscall.EPERM) {
 		// ptrace forbidden here (seccomp, yama): the gate runs after the
 		// start, as it does without a shim.
@@ -387,7 +420,7 @@ func runShim(fdArg string) int {
 			f.Close()
 		}
 	}
-	if err := enc.Encode(shimMsg{PID: pid, Gated: gated}); err != nil {
+	if err := enc.Encode(shimMsg{PID: pid, Gated: gated || tramp != nil}); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		return reapAll(pid, nil)
 	}
@@ -395,7 +428,26 @@ func runShim(fdArg string) int {
 	if err := dec.Decode(&reply); err != nil || !reply.Go {
 		// Refused at the gate, or the tree is gone: the leader never runs.
 		unix.Kill(pid, unix.SIGKILL)
+		if tramp != nil {
+			tramp.close()
+		}
 		return reapAll(pid, nil)
+	}
+	if tramp != nil {
+		if err := tramp.release(); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			m := shimMsg{Err: err.Error()}
+			var errno syscall.Errno
+			if errors.As(err, &errno) {
+				m.Errno = int(errno)
+			}
+			enc.Encode(m)
+			return reapAll(pid, nil)
+		}
+		if err := enc.Encode(shimMsg{Released: true}); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			return reapAll(pid, nil)
+		}
 	}
 	if gated {
 		if err := unix.PtraceDetach(pid); err != nil {
