@@ -254,10 +254,7 @@ func (s *Supervisor) strayProves(reason string) bool {
 // its. Under a live shim or in a cgroup, no member can become a stray, and
 // another tree's strays say nothing about this one.
 func (s *Supervisor) verifyStop(ctx context.Context, instance string, rep *proctree.StopReport) error {
-	if instance == "" {
-		return nil
-	}
-	mine := func(st strayStat) bool { return st.instance == instance }
+	mine := func(st strayStat) bool { return instance != "" && st.instance == instance }
 	if left := s.killStrays(ctx, mine, "with their tree"); len(left) > 0 {
 		var desc []string
 		for _, st := range left {

@@ -68,6 +68,9 @@ type Supervisor struct {
 	live      map[string]bool   // instance ids whose tree may still hold processes
 	closed    bool
 	gpuStops  map[string]GPURelease // service → the GPU check of its last stop by Stop
+	// verified maps a service's last stop report (as the service keeps it)
+	// to the one verifyStop completed, which views show instead.
+	verified map[string][2]*proctree.StopReport // service → {as kept, completed}
 }
 
 // ErrUnknown is returned (wrapped) for a service name not in the configuration.
@@ -87,7 +90,7 @@ func New(cfg *config.File, o Options) (*Supervisor, error) {
 		}
 	}
 	s := &Supervisor{opts: o, bus: o.Bus, cfg: cfg, svcs: map[string]*service.Service{},
-		instances: map[string]string{}, live: map[string]bool{}}
+		instances: map[string]string{}, live: map[string]bool{}, verified: map[string][2]*proctree.StopReport{}}
 	for _, name := range cfg.Names() {
 		s.svcs[name] = s.newService(cfg, cfg.Services[name])
 	}
@@ -271,7 +274,7 @@ func (s *Supervisor) Stop(ctx context.Context, name string) (service.Status, err
 	if s.opts.GPU != nil {
 		holders = s.gpuHolders(ctx, svc)
 	}
-	instance := ""
+	instance := svc.Status().Instance
 	if tr := svc.Tree(); tr != nil {
 		instance = tr.ID()
 	}
@@ -279,6 +282,9 @@ func (s *Supervisor) Stop(ctx context.Context, name string) (service.Status, err
 	if err == nil && st.LastStop != nil {
 		rep := *st.LastStop
 		if err = s.verifyStop(ctx, instance, &rep); err == nil {
+			s.mu.Lock()
+			s.verified[name] = [2]*proctree.StopReport{st.LastStop, &rep}
+			s.mu.Unlock()
 			st.LastStop = &rep
 		}
 	}
@@ -378,6 +384,9 @@ type Member struct {
 func (s *Supervisor) view(svc *service.Service, cfg *config.Service, withMembers bool) View {
 	v := View{Status: svc.Status(), Profiles: []string{}}
 	s.mu.Lock()
+	if r, ok := s.verified[svc.Name()]; ok && v.LastStop != nil && v.LastStop == r[0] {
+		v.LastStop = r[1]
+	}
 	if r, ok := s.gpuStops[svc.Name()]; ok && len(s.gpuStops) > 0 {
 		v.LastStopGPU = &r
 	}
@@ -689,7 +698,7 @@ type ShutdownResult struct {
 // any process carrying the marker of any instance this supervisor ever
 // started. The result's Survivors must be empty.
 func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
-	var res ShutdownResult
+	res := ShutdownResult{Unverified: []string{}}
 	s.mu.Lock()
 	s.closed = true
 	cfg := s.cfg
