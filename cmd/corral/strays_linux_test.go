@@ -103,7 +103,7 @@ func TestE2EStrayIsNamedUnverifiedAndASurvivor(t *testing.T) {
 	pidfile, gofile := filepath.Join(tmp, "hidden.pid"), filepath.Join(tmp, "go")
 	e := newEnv(t, fmt.Sprintf(`
 [services.hidden]
-shell = "while [ ! -e %s ]; do sleep 0.01; done; {exe} hiddendaemon %s; exec {exe} sleep"
+shell = "while [ ! -e %s ]; do sleep 0.01; done; {exe} hiddendaemon %s; CORRAL_TESTPROC=sleep exec {exe} sleep"
 env = { CORRAL_TESTPROC = "hiddendaemon", GORACE = "atexit_sleep_ms=0" }
 `, gofile, pidfile))
 	d, out := e.foreground("--containment", "pgroup")
