@@ -248,11 +248,13 @@ func (s *Supervisor) strayProves(reason string) bool {
 
 // verifyStop completes the stop of instance's tree whose report is rep:
 // strays attributed to it are killed with it (a survivor fails the stop),
-// and an empty tree counts as verified only if the tier can prove it, or,
-// where the tree's own scan cannot but the stray scan covers the gap (no
-// shim, or the shim died), no stray of unknown tree is left that could be
-// its. Under a live shim or in a cgroup, no member can become a stray, and
-// another tree's strays say nothing about this one.
+// and an empty tree counts as verified only if no stray of unknown tree is
+// left that could be its, and the tier can prove it or the stray scan
+// covers what the tier cannot see (no shim, or the shim died). A member can
+// leave any tier's container (a cgroup member that moves itself out, as
+// root or in a delegated subtree): once the tree is killed it is
+// re-parented to us, stopped here if its marker names the tree, else a
+// stray of unknown tree that makes the stop unverified.
 func (s *Supervisor) verifyStop(ctx context.Context, instance string, rep *proctree.StopReport) error {
 	mine := func(st strayStat) bool { return instance != "" && st.instance == instance }
 	if left := s.killStrays(ctx, mine, "with their tree"); len(left) > 0 {
@@ -262,19 +264,23 @@ func (s *Supervisor) verifyStop(ctx context.Context, instance string, rep *proct
 		}
 		return fmt.Errorf("%w: %d strays of %s survive: %s", proctree.ErrNotEmpty, len(left), instance, strings.Join(desc, "; "))
 	}
-	if !s.strayProves(rep.Unverified) {
-		return nil
-	}
 	var unknown []string
 	for _, st := range s.Strays() {
 		if st.Instance == "" {
 			unknown = append(unknown, st.describe())
 		}
 	}
-	if len(unknown) > 0 {
-		rep.Unverified = fmt.Sprintf("%s; and %d processes re-parented to corral belong to no known tree, so may be this one's (corral status lists them, corral shutdown stops them): %s",
-			rep.Unverified, len(unknown), strings.Join(unknown, "; "))
-	} else {
+	switch {
+	case len(unknown) > 0:
+		// Whatever the tier: a member that left its container (a cgroup
+		// member that moved itself out as root, a process-group member
+		// after its shim died) and rewrote its environment comes to us so.
+		if rep.Unverified != "" {
+			rep.Unverified += "; and "
+		}
+		rep.Unverified += fmt.Sprintf("%d processes re-parented to corral belong to no known tree, so may be this one's (corral status lists them, corral shutdown stops them): %s",
+			len(unknown), strings.Join(unknown, "; "))
+	case s.strayProves(rep.Unverified):
 		rep.Unverified = "" // whatever left the tree came to us, and no stray is left
 	}
 	return nil

@@ -108,6 +108,11 @@ func (s *Supervisor) track(service, instance string, alive bool) {
 		s.live[instance] = true
 	} else {
 		delete(s.live, instance)
+		if s.opts.OwnsChildren && !s.closed {
+			// However the tree ended (a restart, a crash, a stop), strays its
+			// marker names go with it; Stop also waits for this itself.
+			go s.killStrays(context.Background(), func(st strayStat) bool { return st.instance == instance }, "with their tree")
+		}
 	}
 }
 
