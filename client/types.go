@@ -228,6 +228,9 @@ type ReapReport struct {
 	Gone bool `json:"gone,omitempty"`
 	// Unjournaled: found by its cgroup or markers, not by the journal.
 	Unjournaled bool `json:"unjournaled,omitempty"`
+	// Unverified says why the tier could not prove the tree empty after
+	// the kill; "" when it could.
+	Unverified string `json:"unverified,omitempty"`
 	// Zombies: killed members another parent had not reaped in time.
 	Zombies []int  `json:"zombies,omitempty"`
 	Error   string `json:"error,omitempty"`

@@ -81,3 +81,30 @@ func TestStopReportSaysWhatItCannotProve(t *testing.T) {
 		}
 	})
 }
+
+// A tree adopted from an earlier process is provable while its shim lives
+// (every descendant of it is still a member); without one, what setsid'd
+// and rewrote its environment went to init when that process died.
+func TestAdoptedTreeProvableOnlyWithItsShim(t *testing.T) {
+	for _, noShim := range []bool{false, true} {
+		tr, err := proctree.Start(testproc.Command("sleep"), proctree.Options{Containment: proctree.ForcePgroup, Service: "test", NoShim: noShim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad, err := proctree.Adopt(tr.ID(), proctree.AdoptOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if noShim {
+			want = proctree.UnprovableAdopted
+		}
+		if got := ad.Unprovable(); got != want {
+			t.Errorf("adopted (no shim: %v): %q, want %q", noShim, got, want)
+		}
+		ad.Release()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		tr.Stop(ctx, syscall.SIGKILL, 0)
+		cancel()
+	}
+}

@@ -410,6 +410,9 @@ func printReap(w io.Writer, reports []client.ReapReport, dryRun bool) error {
 		if r.Unjournaled {
 			fmt.Fprintln(w, "  found by its cgroup or its processes' markers: the journal had no live record of it")
 		}
+		if r.Unverified != "" {
+			fmt.Fprintf(w, "  none of it is found any more, but UNVERIFIED: %s\n", r.Unverified)
+		}
 		if len(r.Zombies) > 0 {
 			fmt.Fprintf(w, "  killed, but still unreaped by their parent: pids %v\n", r.Zombies)
 		}
