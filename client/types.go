@@ -29,6 +29,10 @@ type StopReport struct {
 	Duration   time.Duration `json:"duration"`    // nanoseconds on the wire
 	DurationMS int64         `json:"duration_ms"` // the same in milliseconds
 	Survivors  []Process     `json:"survivors"`
+	// Unverified, when not empty, says why the tree's containment could
+	// not prove it empty although no member was found: the stop is not
+	// verified.
+	Unverified string `json:"unverified,omitempty"`
 }
 
 // ExitInfo says how an instance ended.
@@ -124,6 +128,10 @@ type Daemon struct {
 	// Dashboard is where the dashboard listens (127.0.0.1:PORT), "" when
 	// it does not run; Client.Dashboard gives its URL.
 	Dashboard string `json:"dashboard,omitempty"`
+	// Strays are processes re-parented to the daemon that no live tree
+	// holds: stopped with their tree when attributed, at shutdown
+	// otherwise. Always empty where there is no subreaper (not Linux).
+	Strays []Stray `json:"strays"`
 }
 
 // LogLine is one line of a service's output.
@@ -172,6 +180,26 @@ type ShutdownResult struct {
 	Stopped   []string   `json:"stopped"`
 	Errors    []string   `json:"errors"`
 	Survivors []Survivor `json:"survivors"`
+	// Unverified names each service whose tree could not be proved empty
+	// in its tier ("SERVICE: why"): the shutdown is not verified then.
+	Unverified []string `json:"unverified"`
+}
+
+// Stray is a process re-parented to the daemon that no live tree holds
+// (an orphan of one of its trees that left its group and rewrote its
+// environment).
+type Stray struct {
+	PID        int       `json:"pid"`
+	PPID       int       `json:"ppid"`
+	PGID       int       `json:"pgid"`
+	Start      time.Time `json:"start"`
+	StartTicks uint64    `json:"start_ticks"`
+	Cmdline    []string  `json:"cmdline"`
+	// Service and Instance: its tree, where something says; "" otherwise.
+	Service  string `json:"service,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// AttributedBy: "marker", "process group", "ancestry", or "".
+	AttributedBy string `json:"attributed_by,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.
@@ -200,6 +228,9 @@ type ReapReport struct {
 	Gone bool `json:"gone,omitempty"`
 	// Unjournaled: found by its cgroup or markers, not by the journal.
 	Unjournaled bool `json:"unjournaled,omitempty"`
+	// Unverified says why the tier could not prove the tree empty after
+	// the kill; "" when it could.
+	Unverified string `json:"unverified,omitempty"`
 	// Zombies: killed members another parent had not reaped in time.
 	Zombies []int  `json:"zombies,omitempty"`
 	Error   string `json:"error,omitempty"`

@@ -1,5 +1,5 @@
 package proctree
 
 func adoptBackend(instance string, o AdoptOptions) (backend, error) {
-	return newPgroupBackend(instance), nil
+	return adoptedPgroup(instance), nil
 }

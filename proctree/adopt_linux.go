@@ -16,5 +16,5 @@ func adoptBackend(instance string, o AdoptOptions) (backend, error) {
 			return nil, err
 		}
 	}
-	return newPgroupBackend(instance), nil
+	return adoptedPgroup(instance), nil
 }

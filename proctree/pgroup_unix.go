@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -86,6 +87,11 @@ type pgroupBackend struct {
 	shim      int    // the shim's pid, 0 without one; set before started
 	shimStart uint64 // the shim's start time
 	shimGone  bool   // guarded by mu: the shim's end was handled (orphans adopted)
+	orphaned  bool   // guarded by mu: the shim died before its subtree was empty
+
+	// adopted: the tree came from an earlier process (Adopt); adoptedShim:
+	// its shim was alive then, so every descendant of it is still found.
+	adopted, adoptedShim bool
 
 	leader      int    // set once by started
 	leaderStart uint64 // the leader's start time, for the group check
@@ -488,6 +494,7 @@ func (b *pgroupBackend) adoptOrphans() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.shimGone = true
+	b.orphaned = true
 	if err != nil {
 		return 0
 	}
@@ -505,4 +512,45 @@ func (b *pgroupBackend) adoptOrphans() int {
 		}
 	}
 	return n
+}
+
+// unprovable says why an empty scan does not prove this tree empty, or "".
+// The scan sees the leader's group, descendants of members and marker
+// carriers; a descendant that setsids and rewrites its environment
+// (setproctitle: nginx, redis) is none of these once its parent is gone,
+// and only a subreaper keeps it within reach:
+//   - without any subreaper (macOS; Linux where the prctl failed) it goes
+//     to init;
+//   - without the tree's shim (NoShim, or the shim died before the tree
+//     was empty) it goes to this process, among its children as a stray
+//     that says nothing of its tree: only a scan of this process's own
+//     children, which proctree cannot interpret, finds it;
+//   - adopted from an earlier process without a live shim, it went to
+//     init when that process died.
+func (b *pgroupBackend) unprovable() string {
+	if !reaper.IsSubreaper() {
+		return UnprovableNoSubreaper
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.adopted && !b.adoptedShim:
+		return UnprovableAdopted
+	case b.orphaned:
+		return UnprovableShimDied
+	case !b.adopted && b.shim == 0 && runtime.GOOS == "linux":
+		return UnprovableNoShim
+	}
+	return ""
+}
+
+// adoptedPgroup is the backend of an earlier process's process-group tree;
+// it records whether that tree's shim is still alive (see unprovable).
+func adoptedPgroup(instance string) *pgroupBackend {
+	b := newPgroupBackend(instance)
+	b.adopted = true
+	if r, err := b.scan(); err == nil && r.shim != nil {
+		b.adoptedShim = true
+	}
+	return b
 }

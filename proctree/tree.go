@@ -142,6 +142,28 @@ type StopReport struct {
 	// Survivors lists members still alive when Stop gave up. A successful
 	// Stop always returns an empty list.
 	Survivors []Process `json:"survivors"`
+	// Unverified, when not empty, says why this tier cannot prove the tree
+	// empty although no member is left to find (Tree.Unprovable): a stop
+	// that carries it must not be reported as verified.
+	Unverified string `json:"unverified,omitempty"`
+}
+
+// Why a tree's emptiness may not be provable (StopReport.Unverified).
+const (
+	UnprovableNoSubreaper = "no subreaper here: a descendant that setsids and rewrites its environment (setproctitle: nginx, redis) is re-parented to init, out of every scan's reach"
+	UnprovableNoShim      = "started without a shim: a descendant that setsids and rewrites its environment is re-parented to this process with no trace of its tree; only a scan of its children for strays finds it"
+	UnprovableShimDied    = "the tree's shim died before the tree was empty: a descendant that setsids and rewrites its environment afterwards is re-parented to this process with no trace of its tree; only a scan of its children for strays finds it"
+	UnprovableAdopted     = "adopted from an earlier process whose shim was gone: a descendant that setsid'd and rewrote its environment went to init when that process died, out of every scan's reach"
+)
+
+// Unprovable says why an empty scan of this tree would not prove it empty
+// in its tier, or "" when it does (cgroup v2, a job object, the process-group
+// tier under a live shim). See the Unprovable constants.
+func (t *Tree) Unprovable() string {
+	if u, ok := t.b.(interface{ unprovable() string }); ok {
+		return u.unprovable()
+	}
+	return ""
 }
 
 // MarshalJSON adds duration_ms beside duration (nanoseconds, as Go counts
@@ -599,6 +621,7 @@ func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration
 	rep := StopReport{Signal: signalName(sig)}
 	finish := func(err error) (StopReport, error) {
 		rep.Duration = time.Since(began)
+		rep.Unverified = t.Unprovable()
 		if err != nil {
 			if ms, merr := t.Members(); merr == nil {
 				rep.Survivors = ms

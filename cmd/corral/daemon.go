@@ -287,7 +287,7 @@ run to make sure things are up, should not do): corral reload applies it.`,
 }
 
 func toSupervisorResult(r client.ShutdownResult) supervisor.ShutdownResult {
-	out := supervisor.ShutdownResult{Stopped: r.Stopped, Errors: r.Errors}
+	out := supervisor.ShutdownResult{Stopped: r.Stopped, Errors: r.Errors, Unverified: r.Unverified}
 	for _, s := range r.Survivors {
 		out.Survivors = append(out.Survivors, supervisor.Survivor(s))
 	}
@@ -305,6 +305,15 @@ func printShutdown(w io.Writer, res supervisor.ShutdownResult) error {
 			fmt.Fprintf(w, "  pid %d of %s (instance %s): %v\n", s.PID, s.Service, s.Instance, s.Cmdline)
 		}
 		return fmt.Errorf("%w: %d processes", errLeft, len(res.Survivors))
+	}
+	if len(res.Unverified) > 0 {
+		// Nothing was found, but the tier could not prove there was nothing
+		// to find: never "verified".
+		fmt.Fprintf(w, "UNVERIFIED: no supervised process was found, but %d trees could not be proved empty here:\n", len(res.Unverified))
+		for _, u := range res.Unverified {
+			fmt.Fprintln(w, "  "+u)
+		}
+		return fmt.Errorf("%w: %d trees could not be proved empty (corral doctor lists what this tier cannot prove)", errUnverified, len(res.Unverified))
 	}
 	fmt.Fprintln(w, "verified: 0 supervised processes remain")
 	if len(res.Errors) > 0 {
@@ -400,6 +409,9 @@ func printReap(w io.Writer, reports []client.ReapReport, dryRun bool) error {
 		}
 		if r.Unjournaled {
 			fmt.Fprintln(w, "  found by its cgroup or its processes' markers: the journal had no live record of it")
+		}
+		if r.Unverified != "" {
+			fmt.Fprintf(w, "  none of it is found any more, but UNVERIFIED: %s\n", r.Unverified)
 		}
 		if len(r.Zombies) > 0 {
 			fmt.Fprintf(w, "  killed, but still unreaped by their parent: pids %v\n", r.Zombies)

@@ -46,12 +46,18 @@ const (
 	exitLeft     = 3 // processes survived a stop or shutdown
 	exitNoDaemon = 4 // no daemon answers for this state directory
 	exitDenied   = 5 // the socket is not this user's to use, or is served by another user
+	// exitUnverified: nothing was found left, but the tier could not prove
+	// it (the output says which case).
+	exitUnverified = 6
 )
 
 var (
 	errUsage = errors.New("usage")
 	// errLeft marks a result whose survivors were already printed.
 	errLeft = errors.New("supervised processes survived")
+	// errUnverified marks a stop or shutdown whose emptiness its tier
+	// could not prove; the reason was already printed.
+	errUnverified = errors.New("not verified")
 )
 
 func run(args []string) int { return runIO(args, os.Stdout, os.Stderr) }
@@ -93,6 +99,8 @@ func exitCode(err error) int {
 	case errors.Is(err, demo.ErrLeft) || errors.Is(err, proctree.ErrNotEmpty) || errors.Is(err, errLeft) ||
 		hasCode(err, client.CodeStopIncomplete, client.CodeLeftover):
 		return exitLeft
+	case errors.Is(err, errUnverified):
+		return exitUnverified
 	case errors.Is(err, errUsage) || hasCode(err, client.CodeUnknownService, client.CodeBadRequest):
 		return exitUsage
 	case errors.Is(err, client.ErrPermission) || errors.Is(err, client.ErrUntrusted):

@@ -392,7 +392,7 @@ func TestE2EEscapedDaemonIsFoundByAncestryAtShutdown(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "hidden.pid")
 	e := newEnv(t, fmt.Sprintf(`
 [services.hidden]
-shell = "{exe} hiddendaemon %s; exec {exe} sleep"
+shell = "{exe} hiddendaemon %s; CORRAL_TESTPROC=sleep exec {exe} sleep"
 env = { CORRAL_TESTPROC = "hiddendaemon", GORACE = "atexit_sleep_ms=0" }
 `, pidfile))
 	d, out := e.foreground("--containment", "pgroup")

@@ -218,10 +218,14 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 			if err != nil {
 				return err
 			}
+			var unverified []string
 			for _, n := range names {
 				s, err := cl.Stop(cmd.Context(), n)
 				if err != nil {
 					return fmt.Errorf("stop %s: %w", n, err)
+				}
+				if r := s.LastStop; r != nil && r.Unverified != "" {
+					unverified = append(unverified, s.Name)
 				}
 				if g.json {
 					writeJSON(cmd.OutOrStdout(), s)
@@ -230,6 +234,10 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 				msg := ""
 				if r := s.LastStop; r != nil {
 					msg = fmt.Sprintf(": %d signalled, %d exited, %d killed in %v; 0 left", r.Signalled, r.Exited, r.Killed, r.Duration.Round(time.Millisecond))
+					if r.Unverified != "" {
+						// None found, but the tier cannot prove none is left.
+						msg = fmt.Sprintf(": %d signalled, %d exited, %d killed in %v; none found, UNVERIFIED: %s", r.Signalled, r.Exited, r.Killed, r.Duration.Round(time.Millisecond), r.Unverified)
+					}
 				}
 				if gr := s.LastStopGPU; gr != nil {
 					if gr.Released {
@@ -239,6 +247,9 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 					}
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s%s\n", s.Name, s.State, msg)
+			}
+			if len(unverified) > 0 {
+				return fmt.Errorf("%w: the stop of %s could not be proved complete (corral doctor lists what this tier cannot prove)", errUnverified, strings.Join(unverified, ", "))
 			}
 			return nil
 		},
@@ -316,7 +327,15 @@ func addServiceCommands(root *cobra.Command, g *globals) {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, pid, procs, rss, up, s.Restarts, last, reason)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// Strays belong to the daemon, not to a service's line: orphans
+			// re-parented to it that no live tree holds (GET /v1/daemon).
+			if d, err := cl.Daemon(cmd.Context()); err == nil && len(d.Strays) > 0 {
+				printStrays(fw, d.Strays, now)
+			}
+			return nil
 		},
 	})
 
@@ -409,4 +428,22 @@ func printService(w io.Writer, s client.Service) {
 		// Command lines fill the terminal's width, and are whole elsewhere.
 		render.TreeWidth(w, "    ", procs, leader, termWidth(w))
 	}
+}
+
+// printStrays lists the daemon's strays under the services' table.
+func printStrays(w io.Writer, strays []client.Stray, now time.Time) {
+	fmt.Fprintf(w, "\nSTRAYS: %d processes re-parented to corral outside every live tree (stopped with their tree when attributed, else at shutdown):\n", len(strays))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PID\tPPID\tSTARTED\tTREE\tCOMMAND")
+	for _, s := range strays {
+		tree := "unknown"
+		if s.Instance != "" {
+			tree = fmt.Sprintf("%s@%s (by %s)", s.Service, s.Instance, s.AttributedBy)
+			if s.Service == "" {
+				tree = fmt.Sprintf("instance %s (by %s)", s.Instance, s.AttributedBy)
+			}
+		}
+		fmt.Fprintf(tw, "  %d\t%d\t%s ago\t%s\t%s\n", s.PID, s.PPID, render.Duration(now.Sub(s.Start)), tree, strings.Join(s.Cmdline, " "))
+	}
+	tw.Flush()
 }

@@ -94,6 +94,9 @@ type Info struct {
 	// when it does not run. Its URL, with the token, is the answer of POST
 	// /v1/dashboard, never part of this (bundles include it).
 	Dashboard string `json:"dashboard,omitempty"`
+	// Strays are processes re-parented to the daemon that no live tree
+	// holds (supervisor.Stray); never null.
+	Strays []supervisor.Stray `json:"strays"`
 }
 
 // configRead is the configuration file as the daemon last applied it.
@@ -147,6 +150,7 @@ func (d *daemon) Info() any {
 		}
 	}
 	d.dashMu.Unlock()
+	info.Strays = d.sup.Strays()
 	return info
 }
 

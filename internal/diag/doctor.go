@@ -29,6 +29,9 @@ type Doctor struct {
 	TierReason string  `json:"tier_reason"`
 	Checks     []Check `json:"checks"`
 	Invariants []Check `json:"invariants"`
+	// Guarantees is the full table: every invariant in every tier and
+	// platform, with the case that breaks each, this machine's tier marked.
+	Guarantees *Guarantees `json:"guarantees"`
 	// StateDir and State: whether the state directory can be trusted and
 	// what is in it (a damaged journal kept aside, a missing socket).
 	StateDir string   `json:"state_dir,omitempty"`
@@ -76,9 +79,13 @@ func (d Doctor) Print(w io.Writer) {
 	for _, c := range d.Checks {
 		fmt.Fprintf(w, "  %s%-34s %s\n", mark(c.OK), c.Name, c.Detail)
 	}
-	fmt.Fprintln(w, "\nguarantees here:")
-	for _, c := range d.Invariants {
-		fmt.Fprintf(w, "  %s%-34s %s\n", mark(c.OK), c.Name, c.Detail)
+	if d.Guarantees != nil && d.Guarantees.Current != "" {
+		d.Guarantees.print(w)
+	} else {
+		fmt.Fprintln(w, "\nguarantees here:")
+		for _, c := range d.Invariants {
+			fmt.Fprintf(w, "  %s%-34s %s\n", mark(c.OK), c.Name, c.Detail)
+		}
 	}
 	if d.StateDir != "" {
 		fmt.Fprintf(w, "\nstate directory %s:\n", d.StateDir)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/corral-sh/corral/internal/reaper"
 )
 
 // ErrUnavailable is returned when no nvidia-smi is installed: a machine
@@ -139,7 +141,17 @@ func (r *Reader) run(ctx context.Context) (Usage, error) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, path, Query...)
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	// Our own child, waited for here: never a stray of a tree, nor reaped
+	// by the daemon's reaper (in init mode it reaps every other child).
+	err := cmd.Start()
+	if err == nil {
+		reaper.Protect(cmd.Process.Pid)
+		err = cmd.Wait()
+		reaper.Unprotect(cmd.Process.Pid)
+	}
+	out := stdout.Bytes()
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return nil, ErrUnavailable

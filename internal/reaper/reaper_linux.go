@@ -55,6 +55,10 @@ func startLoop() {
 	})
 }
 
+// Children lists this process's children (the direct ones, orphans
+// re-parented to it included).
+func Children() []int { return children() }
+
 // children lists this process's children. Orphans are re-parented to one
 // thread of the subreaper, so every task's list is read.
 func children() []int {

@@ -17,3 +17,7 @@ func Reap() int { return 0 }
 
 // Collect does nothing where corral cannot be a subreaper.
 func Collect(pid int) bool { return false }
+
+// Children lists nothing: without a subreaper a parent pid says nothing
+// about whose a process is.
+func Children() []int { return nil }

@@ -39,6 +39,10 @@ type Report struct {
 	Gone bool `json:"gone,omitempty"`
 	// Unjournaled: found by its group or markers, not by the journal.
 	Unjournaled bool `json:"unjournaled,omitempty"`
+	// Unverified, when not empty, says why the tree's tier could not
+	// prove it empty after the kill (proctree.Tree.Unprovable: a
+	// process-group tree whose shim was gone with the daemon that ran it).
+	Unverified string `json:"unverified,omitempty"`
 	// Zombies lists members that were killed but that a parent other than
 	// corral had not reaped when the wait for them ended.
 	Zombies []int  `json:"zombies,omitempty"`
@@ -278,6 +282,9 @@ func reapOne(ctx context.Context, in *journal.Instance, r Report, leaderOurs, le
 		proctree.SignalIdentity(in.PID, in.Start, syscall.SIGKILL)
 	}
 	r.Killed = len(r.Found)
+	if len(r.Found) > 0 {
+		r.Unverified = tr.Unprovable()
+	}
 	if left, _ := tr.Members(); len(left) > 0 && r.Error == "" {
 		var desc []string
 		for _, p := range left {

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/corral-sh/corral/internal/config"
@@ -20,7 +18,6 @@ import (
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/logs"
 	"github.com/corral-sh/corral/internal/procinfo"
-	"github.com/corral-sh/corral/internal/reaper"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/statedir"
 	"github.com/corral-sh/corral/proctree"
@@ -71,6 +68,9 @@ type Supervisor struct {
 	live      map[string]bool   // instance ids whose tree may still hold processes
 	closed    bool
 	gpuStops  map[string]GPURelease // service → the GPU check of its last stop by Stop
+	// verified maps a service's last stop report (as the service keeps it)
+	// to the one verifyStop completed, which views show instead.
+	verified map[string][2]*proctree.StopReport // service → {as kept, completed}
 }
 
 // ErrUnknown is returned (wrapped) for a service name not in the configuration.
@@ -90,7 +90,7 @@ func New(cfg *config.File, o Options) (*Supervisor, error) {
 		}
 	}
 	s := &Supervisor{opts: o, bus: o.Bus, cfg: cfg, svcs: map[string]*service.Service{},
-		instances: map[string]string{}, live: map[string]bool{}}
+		instances: map[string]string{}, live: map[string]bool{}, verified: map[string][2]*proctree.StopReport{}}
 	for _, name := range cfg.Names() {
 		s.svcs[name] = s.newService(cfg, cfg.Services[name])
 	}
@@ -108,6 +108,11 @@ func (s *Supervisor) track(service, instance string, alive bool) {
 		s.live[instance] = true
 	} else {
 		delete(s.live, instance)
+		if s.opts.OwnsChildren && !s.closed {
+			// However the tree ended (a restart, a crash, a stop), strays its
+			// marker names go with it; Stop also waits for this itself.
+			go s.killStrays(context.Background(), func(st strayStat) bool { return st.instance == instance }, "with their tree")
+		}
 	}
 }
 
@@ -256,7 +261,9 @@ func (s *Supervisor) RestartWith(ctx context.Context, name string, o service.Sta
 	return svc.RestartWith(ctx, o)
 }
 
-// Stop stops name and returns once its tree is verified empty. Where
+// Stop stops name and returns once its tree is verified empty, with the
+// strays attributed to it; where its tier cannot prove that, the report's
+// Unverified says why (see verifyStop). Where
 // nvidia-smi answers, it also checks that the GPU memory the tree held was
 // released: no member that held some is listed after the stop (the view's
 // last_stop_gpu, and a daemon event).
@@ -272,7 +279,20 @@ func (s *Supervisor) Stop(ctx context.Context, name string) (service.Status, err
 	if s.opts.GPU != nil {
 		holders = s.gpuHolders(ctx, svc)
 	}
+	instance := svc.Status().Instance
+	if tr := svc.Tree(); tr != nil {
+		instance = tr.ID()
+	}
 	st, err := svc.Stop(ctx)
+	if err == nil && st.LastStop != nil {
+		rep := *st.LastStop
+		if err = s.verifyStop(ctx, instance, &rep); err == nil {
+			s.mu.Lock()
+			s.verified[name] = [2]*proctree.StopReport{st.LastStop, &rep}
+			s.mu.Unlock()
+			st.LastStop = &rep
+		}
+	}
 	if err == nil && len(holders) > 0 {
 		s.checkGPURelease(ctx, name, holders)
 	}
@@ -369,6 +389,9 @@ type Member struct {
 func (s *Supervisor) view(svc *service.Service, cfg *config.Service, withMembers bool) View {
 	v := View{Status: svc.Status(), Profiles: []string{}}
 	s.mu.Lock()
+	if r, ok := s.verified[svc.Name()]; ok && v.LastStop != nil && v.LastStop == r[0] {
+		v.LastStop = r[1]
+	}
 	if r, ok := s.gpuStops[svc.Name()]; ok && len(s.gpuStops) > 0 {
 		v.LastStopGPU = &r
 	}
@@ -669,6 +692,10 @@ type ShutdownResult struct {
 	Stopped   []string   `json:"stopped"`
 	Errors    []string   `json:"errors"`
 	Survivors []Survivor `json:"survivors"`
+	// Unverified names each service whose tree could not be proved empty
+	// in its tier ("SERVICE: why"): the shutdown is then not verified even
+	// with no survivor found.
+	Unverified []string `json:"unverified"`
 }
 
 // Shutdown stops every service in reverse dependency order (each level in
@@ -676,7 +703,7 @@ type ShutdownResult struct {
 // any process carrying the marker of any instance this supervisor ever
 // started. The result's Survivors must be empty.
 func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
-	var res ShutdownResult
+	res := ShutdownResult{Unverified: []string{}}
 	s.mu.Lock()
 	s.closed = true
 	cfg := s.cfg
@@ -690,6 +717,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
 		levels = [][]string{cfg.Names()}
 	}
 	var mu sync.Mutex
+	var unverified []struct{ name, why string }
 	for i := len(levels) - 1; i >= 0; i-- {
 		var wg sync.WaitGroup
 		for _, name := range levels[i] {
@@ -700,9 +728,12 @@ func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := svc.Shutdown(ctx)
+				st, err := svc.Shutdown(ctx)
 				mu.Lock()
 				defer mu.Unlock()
+				if r := st.LastStop; r != nil && r.Unverified != "" {
+					unverified = append(unverified, struct{ name, why string }{name, r.Unverified})
+				}
 				if err != nil {
 					res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", name, err))
 				} else {
@@ -717,110 +748,25 @@ func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
 		closeSink(svc)
 	}
 	res.Survivors = s.Survivors()
-	if s.opts.OwnsChildren {
-		res.Survivors = append(res.Survivors, s.stopStrays(ctx)...)
+	left := s.killStrays(ctx, func(strayStat) bool { return true }, "at shutdown")
+	for _, st := range left {
+		inst := st.Instance
+		if inst == "" {
+			inst = "escaped"
+		}
+		res.Survivors = append(res.Survivors, Survivor{Service: orUnknown(st.Service), Instance: inst, PID: st.PID, Cmdline: st.Cmdline})
 	}
+	// A tree that could not prove itself empty is resolved by the stray
+	// scan where that covers its gap (every stray is gone now); otherwise
+	// the shutdown says which and is not verified.
+	for _, u := range unverified {
+		if len(left) > 0 || !s.strayProves(u.why) {
+			res.Unverified = append(res.Unverified, u.name+": "+u.why)
+		}
+	}
+	sort.Strings(res.Unverified)
 	s.bus.Emit(journal.Event{Kind: journal.Daemon, Message: fmt.Sprintf("shutdown: %d services stopped, %d survivors", len(res.Stopped), len(res.Survivors))})
 	return res
-}
-
-// strays lists the processes descended from this daemon that belong to no
-// tree it knows: once every service is stopped, any child of the daemon
-// that no Wait will collect (reaper.Protected: a tree's leader, the
-// keeper) is an orphan a tree handed to it (corral is the child
-// subreaper, and only its trees descend from it), with whatever descends
-// from that. A daemonizing program that rewrote its environment
-// (setproctitle: nginx, redis, postgres) carries no marker, so the marker
-// scan alone misses it; its ancestry does not.
-func (s *Supervisor) strays() []procinfo.Stat {
-	if !reaper.IsSubreaper() {
-		// Without a subreaper (not Linux, or the call failed) a parent pid
-		// says nothing about ancestry: orphans went to init, and Windows
-		// never updates a parent pid that may since have been reused.
-		return nil
-	}
-	snap, err := procinfo.Snapshot()
-	if err != nil {
-		return nil
-	}
-	var self procinfo.Stat
-	for _, st := range snap {
-		if st.PID == os.Getpid() {
-			self = st
-		}
-	}
-	kids := map[int][]procinfo.Stat{}
-	for _, st := range snap {
-		kids[st.PPID] = append(kids[st.PPID], st)
-	}
-	var out []procinfo.Stat
-	var walk func(pid int)
-	walk = func(pid int) {
-		for _, c := range kids[pid] {
-			out = append(out, c)
-			walk(c.PID)
-		}
-	}
-	for _, c := range kids[os.Getpid()] {
-		// A child older than the daemon was inherited across exec
-		// (`helper & exec corral daemon`): the user's, not a tree's.
-		if reaper.Protected(c.PID) || c.StartTicks < self.StartTicks {
-			continue
-		}
-		out = append(out, c)
-		walk(c.PID)
-	}
-	return out
-}
-
-// stopStrays kills every stray (by identity: each is ours by ancestry),
-// reaps those handed to us, and returns those still there after a bounded
-// wait, as survivors the verification counts. It says what it found.
-func (s *Supervisor) stopStrays(ctx context.Context) []Survivor {
-	deadline := time.Now().Add(5 * time.Second)
-	seen := map[int]bool{}
-	for {
-		// Looked at afresh each round: a stray may fork between a scan and
-		// its kill, and its child comes to us too.
-		var live, fresh []procinfo.Stat
-		for _, st := range s.strays() {
-			if st.Zombie() {
-				if st.PPID == os.Getpid() {
-					reaper.Collect(st.PID)
-				}
-				continue // dead; whoever is its parent reaps it
-			}
-			live = append(live, st)
-			if !seen[st.PID] {
-				seen[st.PID] = true
-				fresh = append(fresh, st)
-			}
-		}
-		if len(fresh) > 0 {
-			var desc []string
-			for _, st := range fresh {
-				argv, _ := procinfo.Cmdline(st.PID)
-				desc = append(desc, fmt.Sprintf("pid %d %s", st.PID, strings.Join(argv, " ")))
-			}
-			s.bus.Emit(journal.Event{Kind: journal.Leak, Message: fmt.Sprintf("ESCAPED: %d processes re-parented to corral belonged to no tree it knows (a daemonizing program that rewrote its environment?): %s; killed at shutdown",
-				len(fresh), strings.Join(desc, "; "))})
-		}
-		for _, st := range live {
-			proctree.SignalIdentity(st.PID, st.StartTicks, syscall.SIGKILL)
-		}
-		if len(live) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			left := make([]Survivor, 0, len(live))
-			for _, st := range live {
-				argv, _ := procinfo.Cmdline(st.PID)
-				left = append(left, Survivor{Service: "?", Instance: "escaped", PID: st.PID, Cmdline: argv})
-			}
-			return left
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // Survivors scans the process table for processes carrying the marker of

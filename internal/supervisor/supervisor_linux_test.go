@@ -28,7 +28,7 @@ func svcTOML(name, extra string) string {
 	return fmt.Sprintf("[services.%s]\ncommand = [%q, \"sleep\"]\nenv = { CORRAL_TESTPROC = \"sleep\", GORACE = \"atexit_sleep_ms=0\" }\n%s\n", name, exe, extra)
 }
 
-func mustParse(t *testing.T, src string) *config.File {
+func mustParse(t testing.TB, src string) *config.File {
 	t.Helper()
 	f, err := config.Parse("test.toml", src)
 	if err != nil {

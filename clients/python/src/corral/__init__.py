@@ -64,6 +64,7 @@ from .wire import (
     Service,
     ShutdownResult,
     StopReport,
+    Stray,
     Survivor,
 )
 
@@ -124,6 +125,7 @@ __all__ = [
     "LogLine",
     "Event",
     "ReloadResult",
+    "Stray",
     "Survivor",
     "ShutdownResult",
 ]

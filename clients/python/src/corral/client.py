@@ -462,6 +462,8 @@ def _shutdown_message(res: ShutdownResult) -> str:
             f"pid {s.pid} of {s.service} (instance {s.instance}): {' '.join(s.cmdline)}" for s in res.survivors))
     if res.errors:
         parts.append("errors: " + "; ".join(res.errors))
+    if res.unverified:
+        parts.append("not proved empty in this tier: " + "; ".join(res.unverified))
     if res.daemon_exit not in (None, 0):
         parts.append(f"the daemon exited with status {res.daemon_exit}")
     return "; ".join(parts)

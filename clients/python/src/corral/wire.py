@@ -144,6 +144,9 @@ class StopReport:
     killed: int
     duration: float
     survivors: List[Process]
+    unverified: str = ""
+    """Why the tree's tier could not prove it empty though no member was
+    found (the stop is then not verified); "" after a verified stop."""
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -155,6 +158,7 @@ class StopReport:
             killed=_i(d, "killed"),
             duration=_i(d, "duration") / 1e9,
             survivors=[Process.from_json(p) for p in _dicts(d, "survivors")],
+            unverified=_s(d, "unverified"),
             raw=dict(d),
         )
 
@@ -307,6 +311,8 @@ class DaemonInfo:
     """The containment asked for: auto, cgroup or pgroup."""
     mechanism_note: str = ""
     """Why ``mechanism`` is not the platform's best, or why no tree can start."""
+    strays: List["Stray"] = field(default_factory=list)
+    """Processes re-parented to the daemon that no live tree holds."""
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -320,6 +326,41 @@ class DaemonInfo:
             mechanism=_s(d, "mechanism"),
             containment=_s(d, "containment"),
             mechanism_note=_s(d, "mechanism_note"),
+            strays=[Stray.from_json(x) for x in _dicts(d, "strays")],
+            raw=dict(d),
+        )
+
+
+@dataclass
+class Stray:
+    """A process re-parented to the daemon that no live tree holds (an
+    orphan of one of its trees that left its group and rewrote its
+    environment). ``service``/``instance`` name its tree when
+    ``attributed_by`` (marker, process group, ancestry) says; "" otherwise."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    start: Optional[datetime]
+    start_ticks: int
+    cmdline: List[str]
+    service: str = ""
+    instance: str = ""
+    attributed_by: str = ""
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "Stray":
+        return cls(
+            pid=_i(d, "pid"),
+            ppid=_i(d, "ppid"),
+            pgid=_i(d, "pgid"),
+            start=parse_time(d.get("start")),
+            start_ticks=_i(d, "start_ticks"),
+            cmdline=_strs(d, "cmdline"),
+            service=_s(d, "service"),
+            instance=_s(d, "instance"),
+            attributed_by=_s(d, "attributed_by"),
             raw=dict(d),
         )
 
@@ -430,12 +471,15 @@ class ShutdownResult:
     errors: List[str]
     survivors: List[Survivor]
     daemon_exit: Optional[int] = None
+    unverified: List[str] = field(default_factory=list)
+    """``SERVICE: why`` for each tree its tier could not prove empty: the
+    shutdown is then not verified, even with no survivor."""
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def clean(self) -> bool:
-        """Nothing survived and nothing went wrong."""
-        return not self.survivors and not self.errors and self.daemon_exit in (None, 0)
+        """Nothing survived, nothing went wrong, and every tree was proved empty."""
+        return not self.survivors and not self.errors and not self.unverified and self.daemon_exit in (None, 0)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "ShutdownResult":
@@ -443,5 +487,6 @@ class ShutdownResult:
             stopped=_strs(d, "stopped"),
             errors=_strs(d, "errors"),
             survivors=[Survivor.from_json(s) for s in _dicts(d, "survivors")],
+            unverified=_strs(d, "unverified"),
             raw=dict(d),
         )
