@@ -257,6 +257,9 @@ func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 	if cmd.Process != nil {
 		return nil, errors.New("proctree: command already started")
 	}
+	// From the fork until the leader (or its shim) is Protected, a scan for
+	// strays must not take it for one.
+	defer reaper.Spawning()()
 	t := &Tree{
 		id:      opts.Instance,
 		service: opts.Service,

@@ -34,6 +34,8 @@ func (k *keeper) spawn() error {
 	}
 	cmd := k.newCmd()
 	cmd.ExtraFiles = []*os.File{pr}
+	spawned := reaper.Spawning()
+	defer spawned()
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
@@ -41,6 +43,7 @@ func (k *keeper) spawn() error {
 	}
 	pr.Close() // only the keeper reads; only we write
 	reaper.Protect(cmd.Process.Pid)
+	spawned()
 	k.mu.Lock()
 	k.pw, k.cmd = pw, cmd
 	k.mu.Unlock()

@@ -145,9 +145,13 @@ func (r *Reader) run(ctx context.Context) (Usage, error) {
 	cmd.Stdout = &stdout
 	// Our own child, waited for here: never a stray of a tree, nor reaped
 	// by the daemon's reaper (in init mode it reaps every other child).
+	spawned := reaper.Spawning()
 	err := cmd.Start()
 	if err == nil {
 		reaper.Protect(cmd.Process.Pid)
+	}
+	spawned()
+	if err == nil {
 		err = cmd.Wait()
 		reaper.Unprotect(cmd.Process.Pid)
 	}

@@ -125,6 +125,19 @@ func (s *Supervisor) strays() []strayStat {
 	if len(roots) == 0 {
 		return nil // the common case costs one read of the children lists
 	}
+	// An unprotected child may be one being started right now (a shim, a
+	// leader, the keeper): once the starts in flight are done, only those
+	// still unprotected are orphans.
+	reaper.WaitSpawns(2 * time.Second)
+	kept := roots[:0]
+	for _, r := range roots {
+		if !reaper.Protected(r.PID) {
+			kept = append(kept, r)
+		}
+	}
+	if roots = kept; len(roots) == 0 {
+		return nil
+	}
 	// Members of live trees are theirs, wherever their parent is.
 	members := map[int]bool{}
 	groups := map[int]string{} // pgid of a process-group tree's leader → instance
