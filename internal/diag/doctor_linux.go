@@ -64,7 +64,7 @@ func RunDoctor() Doctor {
 	yama, _ := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope")
 	scope := strings.TrimSpace(string(yama))
 	gateOK := scope != "3"
-	d.Checks = append(d.Checks, Check{"journal gate (ptrace)", gateOK, "spawns are journaled before the program runs (yama ptrace_scope " + orNone(scope) + "; seccomp may still forbid it, corral then journals right after the start)"})
+	d.Checks = append(d.Checks, Check{"journal gate (ptrace)", gateOK, "spawns are journaled before the program runs (yama ptrace_scope " + orNone(scope) + "; seccomp may still forbid it, corral then journals right after the start); set-uid, set-gid and file-capability programs pass it in a trampoline instead when corral lacks CAP_SYS_PTRACE (a traced execve would drop their privileges), journaled before their execve"})
 	pdir, perr := pidslimit.Probe()
 	pidsDetail := "kernel process limits in " + pdir + " (pids.max counts threads too)"
 	if perr != nil {

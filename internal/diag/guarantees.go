@@ -129,7 +129,7 @@ func guaranteesTable() []Row {
 		}},
 		{Invariant: "7 one instance", Everywhere: "two daemons for one configuration with different state directories: one daemon per state directory, not per configuration", Cells: []Cell{ok, ok, ok, ok, ok}},
 		{Invariant: "8 runaways contained", Everywhere: caseBurst, Cells: []Cell{
-			c(HoldsPartial, "kernel pids limit where the pids controller is writable (v2, or v1 on hybrid hosts), else accounting; memory by accounting each interval"),
+			c(HoldsPartial, "kernel pids limit where a cgroup v1 pids hierarchy is writable (hybrid and legacy hosts, as root; corral enables no cgroup v2 controller yet), else accounting; memory by accounting each interval"),
 			c(HoldsPartial, "kernel limits only for controllers the delegation enabled; else accounting each interval"),
 			c(HoldsPartial, "accounting each interval; the freeze is SIGSTOP with a rescan until every member is stopped"),
 			c(HoldsPartial, "accounting of what the scan finds; an escaped daemon is not counted"),
