@@ -174,8 +174,15 @@ type backend interface {
 	abort()
 	// members lists the live (non-zombie) members.
 	members() ([]member, error)
+	// pids lists the live members' pids as cheaply as the mechanism allows
+	// (in the cgroup tier one read of cgroup.procs).
+	pids() ([]int, error)
 	// signal sends sig to every live member and returns the ones it reached.
 	signal(sig syscall.Signal) ([]member, error)
+	// delivered names what the last signal call actually delivered where
+	// that differs from the signal asked for (Windows: the console event,
+	// CTRL_C where the console lacks CTRL_BREAK); "" otherwise.
+	delivered() string
 	// kill ends every member and returns the ones alive when it acted;
 	// it returns when none is left alive or ctx ends.
 	kill(ctx context.Context) ([]member, error)
@@ -185,6 +192,18 @@ type backend interface {
 	waitEmpty(ctx context.Context) error
 	// release frees the container after the tree is empty.
 	release() error
+
+	// admit puts the started, not yet running leader into the container
+	// (Windows: the suspended leader into its job). Where prepare already
+	// placed it there (a cgroup fd, a process group) it does nothing.
+	admit(pid int) error
+	// container names the container for Gated.Container: the cgroup
+	// directory in the cgroup tier, "" where there is none to name.
+	container() string
+	// shimHost is the backend a per-tree shim (shim_linux.go) works with,
+	// or nil where the mechanism takes no shim (every tier but Linux's
+	// process groups). Its type is per platform (shim_*.go).
+	shimHost() shimHost
 }
 
 // Tree is a started, contained process tree.
@@ -514,10 +533,11 @@ func (t *Tree) Members() ([]Process, error) {
 // PIDs lists the live members' pids as cheaply as the mechanism allows: in
 // the cgroup tier one read of cgroup.procs.
 func (t *Tree) PIDs() ([]int, error) {
-	if cb, ok := t.b.(pidLister); ok {
-		return cb.pids()
-	}
-	ms, err := t.b.members()
+	return t.b.pids()
+}
+
+// pidsOf is pids for a backend that knows no cheaper way than its members.
+func pidsOf(ms []member, err error) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -527,9 +547,6 @@ func (t *Tree) PIDs() ([]int, error) {
 	}
 	return out, nil
 }
-
-// pidLister is a backend that can list members without reading each one.
-type pidLister interface{ pids() ([]int, error) }
 
 // Stats lists every live member with pid, parent, start time and resident
 // memory but without reading command lines: the cheap form the watchdog
@@ -619,8 +636,8 @@ func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration
 			return finish(err)
 		}
 		rep.Signalled = len(signalled)
-		if d, ok := t.b.(interface{ delivered() string }); ok && d.delivered() != "" {
-			rep.Signal = d.delivered()
+		if d := t.b.delivered(); d != "" {
+			rep.Signal = d
 		}
 	}
 	emptied := false
