@@ -207,6 +207,15 @@ type backend interface {
 }
 
 // Tree is a started, contained process tree.
+//
+// The Tree owns its command's wait: it calls cmd.Wait itself (or, when a
+// shim holds the tree, collects the status the shim relays), so the caller
+// must not call cmd.Wait, cmd.Process.Wait or wait for the leader's pid in
+// any other way; doing so races the Tree for the leader's status and can
+// leave Exited and Done never closing. Instead wait on Exited (the leader
+// ended; ExitState gives its status) or Done (the whole tree is gone and
+// its container released), and end the tree with Stop or Kill rather than
+// cmd.Process.Kill, which reaches the leader alone.
 type Tree struct {
 	id      string
 	service string
@@ -250,6 +259,9 @@ func newID() string {
 // Start starts cmd as the leader of a new contained tree. cmd must not have
 // been started. Its environment gains CORRAL_INSTANCE and CORRAL_SERVICE;
 // non-file Stdin/Stdout/Stderr are served through pipes owned by the Tree.
+// From here on the Tree owns cmd.Wait (see Tree): do not call it; wait on
+// the Tree's Exited or Done and read ExitState. cmd.Process may be that of
+// a shim rather than of the program (Tree.PID is the program's).
 func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 	if cmd.Process != nil {
 		return nil, errors.New("proctree: command already started")
@@ -582,9 +594,25 @@ func describe(s procinfo.Stat) Process {
 }
 
 // Signal sends sig to every live member and returns how many it reached.
-func (t *Tree) Signal(sig syscall.Signal) (int, error) {
-	ms, err := t.b.signal(sig)
+// sig is a syscall.Signal (os.Interrupt and os.Kill are); on Windows
+// os.Kill terminates the tree's job, os.Interrupt becomes CTRL_C and any
+// other signal CTRL_BREAK on the tree's console.
+func (t *Tree) Signal(sig os.Signal) (int, error) {
+	s, err := sysSignal(sig)
+	if err != nil {
+		return 0, err
+	}
+	ms, err := t.b.signal(s)
 	return len(ms), err
+}
+
+// sysSignal is the signal number a backend sends for sig.
+func sysSignal(sig os.Signal) (syscall.Signal, error) {
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return 0, fmt.Errorf("proctree: signal %v (%T) is no syscall.Signal", sig, sig)
+	}
+	return s, nil
 }
 
 // Kill ends every member at once and returns when the tree is empty or ctx
@@ -608,12 +636,18 @@ func (t *Tree) Thaw() error { return t.b.thaw() }
 // Stop ends the tree: sig to every member, up to grace for them to exit, then
 // a kill of whatever is left, and a wait until the container is verified
 // empty and the leader's status collected. It returns an error wrapping
-// ErrNotEmpty, with the survivors in the report, if ctx ends first.
-func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration) (StopReport, error) {
+// ErrNotEmpty, with the survivors in the report, if ctx ends first. sig is
+// as for Signal. Stop may be called again, and concurrently: a stopped tree
+// is stopped at once.
+func (t *Tree) Stop(ctx context.Context, sig os.Signal, grace time.Duration) (StopReport, error) {
+	ssig, err := sysSignal(sig)
+	if err != nil {
+		return StopReport{}, err
+	}
 	t.stopMu.Lock()
 	defer t.stopMu.Unlock()
 	began := time.Now()
-	rep := StopReport{Signal: signalName(sig)}
+	rep := StopReport{Signal: signalName(ssig)}
 	finish := func(err error) (StopReport, error) {
 		rep.Duration = time.Since(began)
 		if err != nil {
@@ -632,7 +666,7 @@ func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration
 	var signalled []member
 	if grace > 0 {
 		var err error
-		if signalled, err = t.b.signal(sig); err != nil {
+		if signalled, err = t.b.signal(ssig); err != nil {
 			return finish(err)
 		}
 		rep.Signalled = len(signalled)
