@@ -196,14 +196,16 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 	})
 }
 
-func TestContainmentFromEnvironment(t *testing.T) {
-	t.Setenv(proctree.ContainmentEnv, "pgroup")
-	tr := start(t, testproc.Command("sleep"), proctree.Auto)
-	if tr.Mechanism() != proctree.ProcessGroup {
-		t.Fatalf("CORRAL_CONTAINMENT=pgroup gave %s", tr.Mechanism())
+// A library user's Auto means auto: corral's CORRAL_CONTAINMENT is read by
+// corral (internal/daemon), not by proctree.
+func TestAutoIgnoresCorralsEnvironment(t *testing.T) {
+	want, _, err := proctree.Resolve(proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Setenv(proctree.ContainmentEnv, "bogus")
-	if _, err := proctree.Start(testproc.Command("sleep"), proctree.Options{}); err == nil {
-		t.Fatal("bogus CORRAL_CONTAINMENT accepted")
+	t.Setenv("CORRAL_CONTAINMENT", "bogus")
+	tr := start(t, testproc.Command("sleep"), proctree.Auto)
+	if tr.Mechanism() != want {
+		t.Fatalf("with CORRAL_CONTAINMENT=bogus, Auto gave %s, want %s", tr.Mechanism(), want)
 	}
 }

@@ -37,18 +37,13 @@ const (
 type Containment string
 
 const (
-	// Auto picks the strongest mechanism that works here, unless the
-	// CORRAL_CONTAINMENT environment variable names one.
+	// Auto picks the strongest mechanism that works here.
 	Auto Containment = ""
 	// ForceCgroup requires cgroup v2 and fails when it is not usable.
 	ForceCgroup Containment = "cgroup"
 	// ForcePgroup uses the process-group tier even where cgroups work.
 	ForcePgroup Containment = "pgroup"
 )
-
-// ContainmentEnv is the environment variable consulted when Options
-// leave Containment as Auto.
-const ContainmentEnv = "CORRAL_CONTAINMENT"
 
 // ParseContainment parses "", "auto", "cgroup" or "pgroup".
 func ParseContainment(s string) (Containment, error) {
@@ -280,15 +275,7 @@ func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
-	mode := opts.Containment
-	if mode == Auto {
-		m, err := ParseContainment(os.Getenv(ContainmentEnv))
-		if err != nil {
-			return nil, fmt.Errorf("proctree: %s: %w", ContainmentEnv, err)
-		}
-		mode = m
-	}
-	b, err := newBackend(t.id, mode, opts)
+	b, err := newBackend(t.id, opts.Containment, opts)
 	if err != nil {
 		return nil, err
 	}

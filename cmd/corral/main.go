@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sh/corral/client"
+	"github.com/corral-sh/corral/internal/daemon"
 	"github.com/corral-sh/corral/internal/demo"
 	"github.com/corral-sh/corral/internal/testproc"
 	"github.com/corral-sh/corral/proctree"
@@ -167,6 +168,9 @@ leaves nothing behind. See README.md and docs/.`,
 			c, err := g.parseContainment()
 			if err != nil {
 				return err
+			}
+			if c, err = daemon.ContainmentFromEnv(c); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 			_, err = demo.Run(cmd.Context(), cmd.OutOrStdout(), demo.Options{Containment: c})
 			return err
