@@ -16,21 +16,6 @@ import (
 	"github.com/corral-sh/corral/proctree"
 )
 
-func TestLeaderExitStatus(t *testing.T) {
-	tiers(t, func(t *testing.T, c proctree.Containment) {
-		tr := start(t, testproc.Command("exit", "3"), c)
-		select {
-		case <-tr.Done():
-		case <-time.After(10 * time.Second):
-			t.Fatal("Done not closed after a lone leader exited")
-		}
-		st, err := tr.ExitState()
-		if st == nil || st.ExitCode() != 3 {
-			t.Fatalf("exit state %v, err %v; want exit code 3", st, err)
-		}
-	})
-}
-
 // A launcher that starts a daemon and exits: the leader's exit does not make
 // the tree empty, and Done waits for the whole container.
 func TestDoneWaitsForWholeTree(t *testing.T) {
