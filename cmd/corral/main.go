@@ -20,7 +20,7 @@ import (
 	"github.com/corral-sh/corral/client"
 	"github.com/corral-sh/corral/internal/daemon"
 	"github.com/corral-sh/corral/internal/demo"
-	"github.com/corral-sh/corral/internal/testproc"
+	"github.com/corral-sh/corral/internal/fixture"
 	"github.com/corral-sh/corral/proctree"
 )
 
@@ -35,7 +35,7 @@ var (
 
 func main() {
 	// corral demo runs its fixture tree by re-running this binary.
-	testproc.Main()
+	fixture.Main()
 	os.Exit(run(os.Args[1:]))
 }
 
