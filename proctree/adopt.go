@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"syscall"
+	"os"
 
 	"github.com/corral-sh/corral/internal/procinfo"
 )
@@ -58,8 +58,13 @@ func (t *Tree) Release() {
 // SignalIdentity sends sig to pid only if it is still the process that
 // started at startTicks on this boot; it reports whether it did. A PID alone
 // can belong to an unrelated process by now.
-func SignalIdentity(pid int, startTicks uint64, sig syscall.Signal) bool {
-	return sendVerified(pid, sig, func() bool {
+// sig is as for Tree.Signal; one that is no syscall.Signal is not sent.
+func SignalIdentity(pid int, startTicks uint64, sig os.Signal) bool {
+	s, err := sysSignal(sig)
+	if err != nil {
+		return false
+	}
+	return sendVerified(pid, s, func() bool {
 		st, err := procinfo.ReadStat(pid)
 		return err == nil && st.StartTicks == startTicks && !st.Zombie()
 	})

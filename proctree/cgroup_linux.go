@@ -115,6 +115,17 @@ func (b *cgroupBackend) prepare(cmd *exec.Cmd) error {
 	return nil
 }
 
+// admit: the leader was born in the group (CLONE_INTO_CGROUP).
+func (b *cgroupBackend) admit(int) error { return nil }
+
+func (b *cgroupBackend) container() string { return b.g.Dir }
+
+// delivered: a signal is delivered as asked.
+func (b *cgroupBackend) delivered() string { return "" }
+
+// shimHost: the group holds every descendant; there is no shim.
+func (b *cgroupBackend) shimHost() shimHost { return nil }
+
 func (b *cgroupBackend) closeFD() {
 	if b.fd >= 0 {
 		unix.Close(b.fd)

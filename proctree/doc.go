@@ -23,6 +23,11 @@
 // be a member, or by process group only when every process of that group is
 // a stopped member.
 //
+// The Tree owns its command's wait: after Start, do not call cmd.Wait; wait
+// on Tree.Exited or Tree.Done and read Tree.ExitState. Containment is
+// chosen by Options alone (Auto: the strongest that works here); proctree
+// reads no setting from the environment.
+//
 // Output: proctree hands the leader *os.File pipes for any non-file Stdout,
 // Stderr or Stdin and copies them itself, so a surviving descendant that
 // holds the pipe can never delay the leader's exit status or Stop.

@@ -106,8 +106,6 @@ func callGate(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) error
 	if st, err := procinfo.ReadStat(g.PID); err == nil {
 		g.StartTicks = st.StartTicks
 	}
-	if cb, ok := b.(*cgroupBackend); ok {
-		g.Container = cb.g.Dir
-	}
+	g.Container = b.container()
 	return gate(g)
 }

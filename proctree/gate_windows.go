@@ -1,7 +1,6 @@
 package proctree
 
 import (
-	"fmt"
 	"os/exec"
 
 	"github.com/corral-sh/corral/internal/procinfo"
@@ -11,15 +10,11 @@ import (
 // gate, and only then lets it run: the program never executes outside the
 // job, nor before the gate.
 func startGated(cmd *exec.Cmd, b backend, id string, gate func(Gated) error) error {
-	jb, ok := b.(*jobBackend)
-	if !ok {
-		return fmt.Errorf("proctree: unexpected backend %T", b)
-	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	pid := cmd.Process.Pid
-	if err := jb.assign(pid); err != nil {
+	if err := b.admit(pid); err != nil {
 		cmd.Process.Kill()
 		return err
 	}

@@ -16,21 +16,6 @@ import (
 	"github.com/corral-sh/corral/proctree"
 )
 
-func TestLeaderExitStatus(t *testing.T) {
-	tiers(t, func(t *testing.T, c proctree.Containment) {
-		tr := start(t, testproc.Command("exit", "3"), c)
-		select {
-		case <-tr.Done():
-		case <-time.After(10 * time.Second):
-			t.Fatal("Done not closed after a lone leader exited")
-		}
-		st, err := tr.ExitState()
-		if st == nil || st.ExitCode() != 3 {
-			t.Fatalf("exit state %v, err %v; want exit code 3", st, err)
-		}
-	})
-}
-
 // A launcher that starts a daemon and exits: the leader's exit does not make
 // the tree empty, and Done waits for the whole container.
 func TestDoneWaitsForWholeTree(t *testing.T) {
@@ -196,14 +181,16 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 	})
 }
 
-func TestContainmentFromEnvironment(t *testing.T) {
-	t.Setenv(proctree.ContainmentEnv, "pgroup")
-	tr := start(t, testproc.Command("sleep"), proctree.Auto)
-	if tr.Mechanism() != proctree.ProcessGroup {
-		t.Fatalf("CORRAL_CONTAINMENT=pgroup gave %s", tr.Mechanism())
+// A library user's Auto means auto: corral's CORRAL_CONTAINMENT is read by
+// corral (internal/daemon), not by proctree.
+func TestAutoIgnoresCorralsEnvironment(t *testing.T) {
+	want, _, err := proctree.Resolve(proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Setenv(proctree.ContainmentEnv, "bogus")
-	if _, err := proctree.Start(testproc.Command("sleep"), proctree.Options{}); err == nil {
-		t.Fatal("bogus CORRAL_CONTAINMENT accepted")
+	t.Setenv("CORRAL_CONTAINMENT", "bogus")
+	tr := start(t, testproc.Command("sleep"), proctree.Auto)
+	if tr.Mechanism() != want {
+		t.Fatalf("with CORRAL_CONTAINMENT=bogus, Auto gave %s, want %s", tr.Mechanism(), want)
 	}
 }

@@ -1,21 +1,10 @@
 package proctree
 
-import (
-	"fmt"
-	"os"
-)
-
 // Resolve says which mechanism Start would give a tree with opts now,
 // without starting one, and, when Auto settled for a weaker tier than the
 // platform's best, why. An error is what Start would fail with (a forced
 // mechanism that does not work here). It is what a daemon reports as its
 // tier: the requested Auto says nothing about what holds.
 func Resolve(opts Options) (m Mechanism, fallback string, err error) {
-	mode := opts.Containment
-	if mode == Auto {
-		if mode, err = ParseContainment(os.Getenv(ContainmentEnv)); err != nil {
-			return "", "", fmt.Errorf("proctree: %s: %w", ContainmentEnv, err)
-		}
-	}
-	return resolve(mode, opts)
+	return resolve(opts.Containment, opts)
 }

@@ -95,8 +95,7 @@ type shimConn struct {
 }
 
 func useShim(b backend, opts Options) bool {
-	_, ok := b.(*pgroupBackend)
-	return ok && !opts.NoShim
+	return b.shimHost() != nil && !opts.NoShim
 }
 
 func shimSpecOf(cmd *exec.Cmd, gate bool) (shimSpec, error) {
@@ -138,7 +137,7 @@ func shimEnv(env []string, id string, fd int) []string {
 // both, and the gate has passed.
 func (t *Tree) startShim(gate func(Gated) error) error {
 	cmd := t.cmd
-	b := t.b.(*pgroupBackend)
+	b := t.b.shimHost()
 	if cmd.Err != nil {
 		return fmt.Errorf("proctree: start %s: %w", cmd.Path, cmd.Err)
 	}
@@ -237,7 +236,7 @@ func (t *Tree) startShim(gate func(Gated) error) error {
 // empty holds nothing any more: the tree may be done before the shim's own
 // exit is collected.
 func (t *Tree) waitShim() {
-	b := t.b.(*pgroupBackend)
+	b := t.b.shimHost()
 	exited, empty := false, false
 	for !empty {
 		var m shimMsg

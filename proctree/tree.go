@@ -37,18 +37,13 @@ const (
 type Containment string
 
 const (
-	// Auto picks the strongest mechanism that works here, unless the
-	// CORRAL_CONTAINMENT environment variable names one.
+	// Auto picks the strongest mechanism that works here.
 	Auto Containment = ""
 	// ForceCgroup requires cgroup v2 and fails when it is not usable.
 	ForceCgroup Containment = "cgroup"
 	// ForcePgroup uses the process-group tier even where cgroups work.
 	ForcePgroup Containment = "pgroup"
 )
-
-// ContainmentEnv is the environment variable consulted when Options
-// leave Containment as Auto.
-const ContainmentEnv = "CORRAL_CONTAINMENT"
 
 // ParseContainment parses "", "auto", "cgroup" or "pgroup".
 func ParseContainment(s string) (Containment, error) {
@@ -196,8 +191,15 @@ type backend interface {
 	abort()
 	// members lists the live (non-zombie) members.
 	members() ([]member, error)
+	// pids lists the live members' pids as cheaply as the mechanism allows
+	// (in the cgroup tier one read of cgroup.procs).
+	pids() ([]int, error)
 	// signal sends sig to every live member and returns the ones it reached.
 	signal(sig syscall.Signal) ([]member, error)
+	// delivered names what the last signal call actually delivered where
+	// that differs from the signal asked for (Windows: the console event,
+	// CTRL_C where the console lacks CTRL_BREAK); "" otherwise.
+	delivered() string
 	// kill ends every member and returns the ones alive when it acted;
 	// it returns when none is left alive or ctx ends.
 	kill(ctx context.Context) ([]member, error)
@@ -207,9 +209,30 @@ type backend interface {
 	waitEmpty(ctx context.Context) error
 	// release frees the container after the tree is empty.
 	release() error
+
+	// admit puts the started, not yet running leader into the container
+	// (Windows: the suspended leader into its job). Where prepare already
+	// placed it there (a cgroup fd, a process group) it does nothing.
+	admit(pid int) error
+	// container names the container for Gated.Container: the cgroup
+	// directory in the cgroup tier, "" where there is none to name.
+	container() string
+	// shimHost is the backend a per-tree shim (shim_linux.go) works with,
+	// or nil where the mechanism takes no shim (every tier but Linux's
+	// process groups). Its type is per platform (shim_*.go).
+	shimHost() shimHost
 }
 
 // Tree is a started, contained process tree.
+//
+// The Tree owns its command's wait: it calls cmd.Wait itself (or, when a
+// shim holds the tree, collects the status the shim relays), so the caller
+// must not call cmd.Wait, cmd.Process.Wait or wait for the leader's pid in
+// any other way; doing so races the Tree for the leader's status and can
+// leave Exited and Done never closing. Instead wait on Exited (the leader
+// ended; ExitState gives its status) or Done (the whole tree is gone and
+// its container released), and end the tree with Stop or Kill rather than
+// cmd.Process.Kill, which reaches the leader alone.
 type Tree struct {
 	id      string
 	service string
@@ -253,6 +276,9 @@ func newID() string {
 // Start starts cmd as the leader of a new contained tree. cmd must not have
 // been started. Its environment gains CORRAL_INSTANCE and CORRAL_SERVICE;
 // non-file Stdin/Stdout/Stderr are served through pipes owned by the Tree.
+// From here on the Tree owns cmd.Wait (see Tree): do not call it; wait on
+// the Tree's Exited or Done and read ExitState. cmd.Process may be that of
+// a shim rather than of the program (Tree.PID is the program's).
 func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 	if cmd.Process != nil {
 		return nil, errors.New("proctree: command already started")
@@ -274,15 +300,7 @@ func Start(cmd *exec.Cmd, opts Options) (*Tree, error) {
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
-	mode := opts.Containment
-	if mode == Auto {
-		m, err := ParseContainment(os.Getenv(ContainmentEnv))
-		if err != nil {
-			return nil, fmt.Errorf("proctree: %s: %w", ContainmentEnv, err)
-		}
-		mode = m
-	}
-	b, err := newBackend(t.id, mode, opts)
+	b, err := newBackend(t.id, opts.Containment, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -539,10 +557,11 @@ func (t *Tree) Members() ([]Process, error) {
 // PIDs lists the live members' pids as cheaply as the mechanism allows: in
 // the cgroup tier one read of cgroup.procs.
 func (t *Tree) PIDs() ([]int, error) {
-	if cb, ok := t.b.(pidLister); ok {
-		return cb.pids()
-	}
-	ms, err := t.b.members()
+	return t.b.pids()
+}
+
+// pidsOf is pids for a backend that knows no cheaper way than its members.
+func pidsOf(ms []member, err error) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -552,9 +571,6 @@ func (t *Tree) PIDs() ([]int, error) {
 	}
 	return out, nil
 }
-
-// pidLister is a backend that can list members without reading each one.
-type pidLister interface{ pids() ([]int, error) }
 
 // Stats lists every live member with pid, parent, start time and resident
 // memory but without reading command lines: the cheap form the watchdog
@@ -590,9 +606,25 @@ func describe(s procinfo.Stat) Process {
 }
 
 // Signal sends sig to every live member and returns how many it reached.
-func (t *Tree) Signal(sig syscall.Signal) (int, error) {
-	ms, err := t.b.signal(sig)
+// sig is a syscall.Signal (os.Interrupt and os.Kill are); on Windows
+// os.Kill terminates the tree's job, os.Interrupt becomes CTRL_C and any
+// other signal CTRL_BREAK on the tree's console.
+func (t *Tree) Signal(sig os.Signal) (int, error) {
+	s, err := sysSignal(sig)
+	if err != nil {
+		return 0, err
+	}
+	ms, err := t.b.signal(s)
 	return len(ms), err
+}
+
+// sysSignal is the signal number a backend sends for sig.
+func sysSignal(sig os.Signal) (syscall.Signal, error) {
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return 0, fmt.Errorf("proctree: signal %v (%T) is no syscall.Signal", sig, sig)
+	}
+	return s, nil
 }
 
 // Kill ends every member at once and returns when the tree is empty or ctx
@@ -616,12 +648,18 @@ func (t *Tree) Thaw() error { return t.b.thaw() }
 // Stop ends the tree: sig to every member, up to grace for them to exit, then
 // a kill of whatever is left, and a wait until the container is verified
 // empty and the leader's status collected. It returns an error wrapping
-// ErrNotEmpty, with the survivors in the report, if ctx ends first.
-func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration) (StopReport, error) {
+// ErrNotEmpty, with the survivors in the report, if ctx ends first. sig is
+// as for Signal. Stop may be called again, and concurrently: a stopped tree
+// is stopped at once.
+func (t *Tree) Stop(ctx context.Context, sig os.Signal, grace time.Duration) (StopReport, error) {
+	ssig, err := sysSignal(sig)
+	if err != nil {
+		return StopReport{}, err
+	}
 	t.stopMu.Lock()
 	defer t.stopMu.Unlock()
 	began := time.Now()
-	rep := StopReport{Signal: signalName(sig)}
+	rep := StopReport{Signal: signalName(ssig)}
 	finish := func(err error) (StopReport, error) {
 		rep.Duration = time.Since(began)
 		rep.Unverified = t.Unprovable()
@@ -641,12 +679,12 @@ func (t *Tree) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration
 	var signalled []member
 	if grace > 0 {
 		var err error
-		if signalled, err = t.b.signal(sig); err != nil {
+		if signalled, err = t.b.signal(ssig); err != nil {
 			return finish(err)
 		}
 		rep.Signalled = len(signalled)
-		if d, ok := t.b.(interface{ delivered() string }); ok && d.delivered() != "" {
-			rep.Signal = d.delivered()
+		if d := t.b.delivered(); d != "" {
+			rep.Signal = d
 		}
 	}
 	emptied := false

@@ -44,3 +44,9 @@ func resolve(mode Containment, opts Options) (Mechanism, string, error) {
 	}
 	return ProcessGroup, err.Error(), nil
 }
+
+// shimHost is the backend a shim works with: the process-group tier's.
+type shimHost = *pgroupBackend
+
+// shimHost: Linux's process-group tier runs each tree under a shim.
+func (b *pgroupBackend) shimHost() shimHost { return b }

@@ -126,8 +126,9 @@ func (b *jobBackend) prepare(cmd *exec.Cmd) error {
 	return nil
 }
 
-// assign puts the suspended leader in the job.
-func (b *jobBackend) assign(pid int) error {
+// admit puts the suspended leader in the job (a job cannot be named at
+// CreateProcess: the leader starts suspended, is assigned, then resumed).
+func (b *jobBackend) admit(pid int) error {
 	h, err := windows.OpenProcess(windows.PROCESS_SET_QUOTA|windows.PROCESS_TERMINATE, false, uint32(pid))
 	if err != nil {
 		return fmt.Errorf("proctree: open leader %d: %w", pid, err)
@@ -169,6 +170,12 @@ func resume(pid int) error {
 	}
 	return nil
 }
+
+// container: a job object has no name a reader could open.
+func (b *jobBackend) container() string { return "" }
+
+// shimHost: a job holds every descendant; there is no shim.
+func (b *jobBackend) shimHost() shimHost { return nil }
 
 func (b *jobBackend) started(pid int) { b.leader = pid }
 func (b *jobBackend) abort()          { b.release() }

@@ -18,8 +18,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sh/corral/client"
+	"github.com/corral-sh/corral/internal/daemon"
 	"github.com/corral-sh/corral/internal/demo"
-	"github.com/corral-sh/corral/internal/testproc"
+	"github.com/corral-sh/corral/internal/fixture"
 	"github.com/corral-sh/corral/proctree"
 )
 
@@ -34,7 +35,7 @@ var (
 
 func main() {
 	// corral demo runs its fixture tree by re-running this binary.
-	testproc.Main()
+	fixture.Main()
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -175,6 +176,9 @@ leaves nothing behind. See README.md and docs/.`,
 			c, err := g.parseContainment()
 			if err != nil {
 				return err
+			}
+			if c, err = daemon.ContainmentFromEnv(c); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 			_, err = demo.Run(cmd.Context(), cmd.OutOrStdout(), demo.Options{Containment: c})
 			return err

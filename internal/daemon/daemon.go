@@ -393,6 +393,9 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	if containment == proctree.Auto && cfg.Containment != "" {
 		containment, _ = proctree.ParseContainment(cfg.Containment)
 	}
+	if containment, err = ContainmentFromEnv(containment); err != nil {
+		return zero, err
+	}
 	if os.Getpid() == 1 {
 		// A container's init: every orphan of the namespace is ours to reap.
 		reaper.EnableInitMode()
@@ -532,6 +535,24 @@ loop:
 	srv.Shutdown(hctx)
 	hcancel()
 	return res, nil
+}
+
+// ContainmentEnv is the environment variable that picks corral's
+// containment where neither --containment nor the configuration does.
+const ContainmentEnv = "CORRAL_CONTAINMENT"
+
+// ContainmentFromEnv returns c, or, when c is Auto, what ContainmentEnv
+// asks for (Auto when it is unset). proctree itself reads no environment:
+// this is corral's setting.
+func ContainmentFromEnv(c proctree.Containment) (proctree.Containment, error) {
+	if c != proctree.Auto {
+		return c, nil
+	}
+	c, err := proctree.ParseContainment(os.Getenv(ContainmentEnv))
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", ContainmentEnv, err)
+	}
+	return c, nil
 }
 
 func containmentName(c proctree.Containment) string {

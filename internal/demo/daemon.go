@@ -12,9 +12,9 @@ import (
 
 	"github.com/corral-sh/corral/client"
 	"github.com/corral-sh/corral/internal/daemon"
+	"github.com/corral-sh/corral/internal/fixture"
 	"github.com/corral-sh/corral/internal/ipc"
 	"github.com/corral-sh/corral/internal/render"
-	"github.com/corral-sh/corral/internal/testproc"
 )
 
 const restarts = 10
@@ -43,7 +43,7 @@ env = { %s = "webui" }
 ready = { http = "http://127.0.0.1:%d/", log = "Running on local URL", timeout = "30s", interval = "50ms" }
 stop = { grace = "2s" }
 restart = { policy = "always", backoff = "200ms" }
-`, exe, port, testproc.Env, port)
+`, exe, port, fixture.Env, port)
 	cfgPath := filepath.Join(dir, "corral.toml")
 	if err := os.WriteFile(cfgPath, []byte(toml), 0o644); err != nil {
 		return err

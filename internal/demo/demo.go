@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/corral-sh/corral/internal/fixture"
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/render"
-	"github.com/corral-sh/corral/internal/testproc"
 	"github.com/corral-sh/corral/proctree"
 )
 
@@ -85,8 +85,8 @@ func Run(ctx context.Context, w io.Writer, opts Options) (Result, error) {
 }
 
 func startTree(ctx context.Context, opts Options) (*proctree.Tree, []proctree.Process, error) {
-	cmd := testproc.ShellWrapped("webui", "--termignore")
-	started := testproc.NewLineWaiter(testproc.TreeStarted)
+	cmd := fixture.ShellWrapped("webui", "--termignore")
+	started := fixture.NewLineWaiter(fixture.TreeStarted)
 	cmd.Stdout = started
 	tr, err := proctree.Start(cmd, proctree.Options{Containment: opts.Containment, Service: "demo"})
 	if err != nil {

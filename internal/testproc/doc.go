@@ -1,5 +1,6 @@
-// Package testproc owns the fixture programs that tests (and `corral demo`)
-// run as real processes: the test binary re-runs itself with
+// Package testproc owns the fixture programs that only tests run as real
+// processes (internal/fixture has the runtime and the demo's tree, which
+// corral itself carries): the test binary re-runs itself with
 // CORRAL_TESTPROC=NAME and Main dispatches to the registered fixture, as
 // os/exec's own tests do. Fixtures model what supervised servers really do:
 // shell wrappers, worker pools, setsid double-forks, respawners, processes

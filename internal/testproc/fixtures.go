@@ -6,23 +6,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"time"
 )
 
 func init() {
-	Register("sleep", func([]string) { ready(); block() })
-	Register("termignore", func([]string) {
-		ignoreStopSignals()
-		ready()
-		fmt.Println("termignore: ignoring SIGTERM")
-		block()
-	})
-	Register("webui", webui)
-	Register("worker", worker)
-	Register("daemonize", daemonize)
 	Register("lateserver", func(args []string) {
 		// lateserver ADDR DELAY: a server that needs DELAY after the
 		// process started to load, then listens on ADDR and says so, as
@@ -60,8 +49,6 @@ func init() {
 		ready()
 		block()
 	})
-	Register("daemon", func([]string) { ready(); block() })
-	Register("respawner", respawner)
 	Register("tree", func(args []string) {
 		// tree DEPTH WIDTH: WIDTH children, each a tree of DEPTH-1; works
 		// on every OS (no ready pipe), for chains under cmd.exe.
@@ -100,135 +87,6 @@ func init() {
 
 // processStart is as close to the exec as Go code gets.
 var processStart = time.Now()
-
-// WebUISize is the number of processes the default webui fixture runs,
-// counting neither a shell wrapper nor the TERM-ignorer: the leader, four
-// workers, one setsid daemon, the respawner and its child.
-const WebUISize = 8
-
-// webui models a Stable Diffusion WebUI: a leader that starts workers (one
-// of which double-forks a setsid daemon), a respawner that restarts its child
-// within milliseconds of its death, optionally a member that ignores
-// SIGTERM, and optionally an HTTP server that becomes ready late.
-func webui(args []string) {
-	fs := flag.NewFlagSet("webui", flag.ExitOnError)
-	workers := fs.Int("workers", 4, "worker processes")
-	termIgnore := fs.Bool("termignore", false, "add a member that ignores SIGTERM")
-	addr := fs.String("http", "", "serve HTTP on this address")
-	readyAfter := fs.Duration("ready-after", 0, "answer 503 until this long after start")
-	sickAfter := fs.Duration("unhealthy-after", 0, "answer 500 from this long after start on, staying alive")
-	fs.Parse(args)
-
-	var kids []*exec.Cmd
-	for i := 0; i < *workers; i++ {
-		if i == 0 {
-			kids = append(kids, child("worker", "--daemon"))
-		} else {
-			kids = append(kids, child("worker"))
-		}
-	}
-	kids = append(kids, child("respawner"))
-	if *termIgnore {
-		kids = append(kids, child("termignore"))
-	}
-	if err := startReady(kids...); err != nil {
-		fmt.Fprintln(os.Stderr, "webui:", err)
-		os.Exit(1)
-	}
-	ready()
-	fmt.Println(TreeStarted)
-	if *addr == "" {
-		block()
-	}
-	began := time.Now()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if time.Since(began) < *readyAfter {
-			http.Error(w, "loading", http.StatusServiceUnavailable)
-			return
-		}
-		if *sickAfter > 0 && time.Since(began) > *sickAfter {
-			http.Error(w, "connection lost", http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, `{"ok":true}`)
-	})
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "webui:", err)
-		os.Exit(1)
-	}
-	fmt.Println("Running on local URL:  http://" + ln.Addr().String())
-	http.Serve(ln, mux)
-}
-
-// child is Command for a fixture started by a fixture: like a forked
-// process, it inherits its parent's stdout and stderr, so a daemon keeps the
-// supervisor's output pipe open.
-func child(name string, args ...string) *exec.Cmd {
-	c := Command(name, args...)
-	c.Stdout, c.Stderr = os.Stdout, os.Stderr
-	return c
-}
-
-// startChild starts fixture name as a child, trying up to three times:
-// under wine, CreateProcess fails now and then with "Internal error" (seen
-// about once in 400 starts), and a fixture missing a child would make the
-// test about wine rather than about corral. Each failed try is said on
-// stderr, so it shows in the service's log.
-func startChild(name string, args ...string) error {
-	var err error
-	for try := 1; try <= 3; try++ {
-		if err = child(name, args...).Start(); err == nil {
-			return nil
-		}
-		fmt.Fprintf(os.Stderr, "%s: starting a child failed (try %d of 3): %v\n", name, try, err)
-		time.Sleep(50 * time.Millisecond)
-	}
-	return err
-}
-
-func worker(args []string) {
-	if len(args) > 0 && args[0] == "--daemon" {
-		// daemonize exits once the daemon runs and has reported ready.
-		c := child("daemonize")
-		if err := c.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
-		}
-	}
-	ready()
-	block()
-}
-
-// daemonize is the classic double fork: start the daemon in a new session
-// and exit, so the daemon is orphaned, outside the leader's process group,
-// and re-parented to the nearest subreaper or init.
-func daemonize([]string) {
-	c := child("daemon")
-	detach(c)
-	if err := startReady(c); err != nil {
-		fmt.Fprintln(os.Stderr, "daemonize:", err)
-		os.Exit(1)
-	}
-}
-
-// respawner restarts its child as soon as it dies, like a worker pool
-// manager: killing members one by one never empties such a tree.
-func respawner([]string) {
-	first := true
-	for {
-		c := child("sleep")
-		if err := c.Start(); err != nil {
-			time.Sleep(5 * time.Millisecond)
-			continue
-		}
-		if first {
-			ready()
-			first = false
-		}
-		c.Wait()
-	}
-}
 
 // graceful DEPTH WIDTH (with -log PREFIX): a tree like `tree` in which every
 // process, on a stop signal (a console control event on Windows), creates

@@ -140,6 +140,18 @@ func (b *pgroupBackend) started(pid int) {
 
 func (b *pgroupBackend) abort() {}
 
+// admit: prepare made the leader a group of its own.
+func (b *pgroupBackend) admit(int) error { return nil }
+
+// container: a process group has no name beyond the leader's pid.
+func (b *pgroupBackend) container() string { return "" }
+
+// delivered: a signal is delivered as asked.
+func (b *pgroupBackend) delivered() string { return "" }
+
+// pids has no cheaper source than the scan members makes.
+func (b *pgroupBackend) pids() ([]int, error) { return pidsOf(b.members()) }
+
 // scanResult is one pass over the process table.
 type scanResult struct {
 	live []member

@@ -9,6 +9,11 @@ import "errors"
 // misses).
 type shimConn struct{}
 
+// shimHost is never non-nil here: no backend takes a shim.
+type shimHost = *noShim
+
+type noShim struct{}
+
 func useShim(backend, Options) bool { return false }
 
 func (t *Tree) startShim(func(Gated) error) error {
