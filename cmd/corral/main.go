@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sh/corral/client"
-	"github.com/corral-sh/corral/internal/daemon"
+	"github.com/corral-sh/corral/internal/containment"
 	"github.com/corral-sh/corral/internal/demo"
 	"github.com/corral-sh/corral/internal/fixture"
 	"github.com/corral-sh/corral/proctree"
@@ -177,7 +177,7 @@ leaves nothing behind. See README.md and docs/.`,
 			if err != nil {
 				return err
 			}
-			if c, err = daemon.ContainmentFromEnv(c); err != nil {
+			if c, err = containment.FromEnv(c); err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 			_, err = demo.Run(cmd.Context(), cmd.OutOrStdout(), demo.Options{Containment: c})

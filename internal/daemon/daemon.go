@@ -25,6 +25,7 @@ import (
 
 	"github.com/corral-sh/corral/internal/api"
 	"github.com/corral-sh/corral/internal/config"
+	"github.com/corral-sh/corral/internal/containment"
 	"github.com/corral-sh/corral/internal/dashboard"
 	"github.com/corral-sh/corral/internal/gpu"
 	"github.com/corral-sh/corral/internal/ipc"
@@ -389,11 +390,11 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 		return zero, err
 	}
 	rotateDaemonLog(o.LogFile, cfg)
-	containment := o.Containment
-	if containment == proctree.Auto && cfg.Containment != "" {
-		containment, _ = proctree.ParseContainment(cfg.Containment)
+	mode := o.Containment
+	if mode == proctree.Auto && cfg.Containment != "" {
+		mode, _ = proctree.ParseContainment(cfg.Containment)
 	}
-	if containment, err = ContainmentFromEnv(containment); err != nil {
+	if mode, err = containment.FromEnv(mode); err != nil {
 		return zero, err
 	}
 	if os.Getpid() == 1 {
@@ -412,9 +413,9 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	cgParent := cgroupParent(key)
 	d := &daemon{o: o, stopped: make(chan struct{}), journalPath: jpath, stateKey: key, left: left, pending: pending, info: Info{
 		PID: os.Getpid(), Version: o.Version, Config: o.ConfigPath, StateDir: o.StateDir, ExitWith: max(o.ExitWith, 0),
-		Started: time.Now(), Containment: containmentName(containment),
+		Started: time.Now(), Containment: containmentName(mode),
 	}}
-	d.info.Mechanism, d.info.MechanismNote = mechanismInUse(containment, cgParent)
+	d.info.Mechanism, d.info.MechanismNote = mechanismInUse(mode, cgParent)
 	defs, aside, err := readDefinitions(o.StateDir, time.Now())
 	if err != nil {
 		return zero, err
@@ -433,7 +434,7 @@ func Run(ctx context.Context, o Options) (supervisor.ShutdownResult, error) {
 	// subscription).
 	d.metrics = metrics.New(viewsOf(func(members bool) []supervisor.View { return d.sup.List(members) }), o.Log)
 	bus.Tap(d.metrics.Observe)
-	sup, err := supervisor.New(defined.cfg, supervisor.Options{StateDir: o.StateDir, Containment: containment, Log: o.Log, Bus: bus,
+	sup, err := supervisor.New(defined.cfg, supervisor.Options{StateDir: o.StateDir, Containment: mode, Log: o.Log, Bus: bus,
 		Reclaim: d.reclaimHolder, KernelLimits: os.Getenv("CORRAL_KERNEL_LIMITS") != "off",
 		StateKey: key, CgroupParent: cgParent, Leftover: d.leftover, OwnsChildren: true,
 		GPU: &gpu.Reader{}, ObserveProbe: d.metrics.ObserveProbe})
@@ -535,24 +536,6 @@ loop:
 	srv.Shutdown(hctx)
 	hcancel()
 	return res, nil
-}
-
-// ContainmentEnv is the environment variable that picks corral's
-// containment where neither --containment nor the configuration does.
-const ContainmentEnv = "CORRAL_CONTAINMENT"
-
-// ContainmentFromEnv returns c, or, when c is Auto, what ContainmentEnv
-// asks for (Auto when it is unset). proctree itself reads no environment:
-// this is corral's setting.
-func ContainmentFromEnv(c proctree.Containment) (proctree.Containment, error) {
-	if c != proctree.Auto {
-		return c, nil
-	}
-	c, err := proctree.ParseContainment(os.Getenv(ContainmentEnv))
-	if err != nil {
-		return c, fmt.Errorf("%s: %w", ContainmentEnv, err)
-	}
-	return c, nil
 }
 
 func containmentName(c proctree.Containment) string {

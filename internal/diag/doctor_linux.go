@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/corral-sh/corral/internal/cgroupv2"
+	"github.com/corral-sh/corral/internal/containment"
 	"github.com/corral-sh/corral/internal/pidslimit"
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/proctree"
@@ -106,7 +107,11 @@ func orNone(s string) string {
 // currentTier is the column of the tier a tree started now gets (what
 // proctree.Resolve says, CORRAL_CONTAINMENT honoured), and why.
 func currentTier(subreaper bool) (string, string) {
-	m, fallback, err := proctree.Resolve(proctree.Options{})
+	mode, err := containment.FromEnv(proctree.Auto)
+	if err != nil {
+		return "", err.Error()
+	}
+	m, fallback, err := proctree.Resolve(proctree.Options{Containment: mode})
 	switch {
 	case err != nil:
 		return "", "no tree can start: " + err.Error()

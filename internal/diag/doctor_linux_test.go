@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/corral-sh/corral/internal/cgroupv2"
+	"github.com/corral-sh/corral/internal/containment"
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/reaper"
 	"github.com/corral-sh/corral/internal/testproc"
@@ -30,8 +31,9 @@ func TestMain(m *testing.M) {
 func TestDoctorTierIsWhatStartGets(t *testing.T) {
 	for _, mode := range []string{"", "pgroup", "cgroup"} {
 		t.Run("containment="+mode, func(t *testing.T) {
-			t.Setenv(proctree.ContainmentEnv, mode)
-			want, _, err := proctree.Resolve(proctree.Options{})
+			t.Setenv(containment.Env, mode)
+			c, _ := containment.FromEnv(proctree.Auto)
+			want, _, err := proctree.Resolve(proctree.Options{Containment: c})
 			if err != nil {
 				t.Skipf("%s does not work here: %v", mode, err)
 			}
@@ -54,7 +56,7 @@ func TestDoctorTierIsWhatStartGets(t *testing.T) {
 			if !ok || tier.Mechanism != string(want) {
 				t.Fatalf("doctor marks tier %q (%+v), but trees resolve to %s", g.Current, tier, want)
 			}
-			tr, err := proctree.Start(testproc.Command("sleep"), proctree.Options{Service: "doctor"})
+			tr, err := proctree.Start(testproc.Command("sleep"), proctree.Options{Service: "doctor", Containment: c})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,8 +129,8 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 // containment (invariant 1 partial).
 func TestDoctorClaimsHoldHere(t *testing.T) {
 	t.Run("cgroup-root self-move", func(t *testing.T) {
-		t.Setenv(proctree.ContainmentEnv, "cgroup")
-		if _, _, err := proctree.Resolve(proctree.Options{}); err != nil || os.Geteuid() != 0 {
+		t.Setenv(containment.Env, "cgroup")
+		if _, _, err := proctree.Resolve(proctree.Options{Containment: proctree.ForceCgroup}); err != nil || os.Geteuid() != 0 {
 			t.Skipf("needs the cgroup tier as root: %v", err)
 		}
 		g := RunDoctor().Guarantees
@@ -176,7 +178,7 @@ func TestDoctorClaimsHoldHere(t *testing.T) {
 		}
 	})
 	t.Run("pgroup-shim killed", func(t *testing.T) {
-		t.Setenv(proctree.ContainmentEnv, "pgroup")
+		t.Setenv(containment.Env, "pgroup")
 		g := RunDoctor().Guarantees
 		if g.Current != TierPgroupShim {
 			t.Skipf("current tier %s", g.Current)
@@ -188,7 +190,7 @@ func TestDoctorClaimsHoldHere(t *testing.T) {
 		if c := col["1 contained from birth"]; c.Holds != HoldsPartial || !strings.Contains(c.Breaks, "shim killed") {
 			t.Fatalf("1: %+v", c)
 		}
-		tr, err := proctree.Start(testproc.Command("sleep"), proctree.Options{Service: "doctor"})
+		tr, err := proctree.Start(testproc.Command("sleep"), proctree.Options{Service: "doctor", Containment: proctree.ForcePgroup})
 		if err != nil {
 			t.Fatal(err)
 		}
