@@ -186,3 +186,63 @@ env = { CORRAL_TESTPROC = "hiddendaemon", GORACE = "atexit_sleep_ms=0" }
 	}
 	d.Wait()
 }
+
+// A child the daemon had before it started anything is not a stray, even
+// though its start time is younger than the daemon's (a start time is the
+// fork's, not the exec's): `helper & exec corral daemon` must leave the
+// helper alone and its stops verified. Found in review: the helper was
+// listed as a stray, every stop said UNVERIFIED, and the shutdown killed it.
+func TestE2EInheritedChildIsNoStray(t *testing.T) {
+	e := newEnv(t, "[services.web]\ncommand = [\"/bin/sleep\", \"1000\"]\n")
+	pidfile := filepath.Join(e.dir, "helper.pid")
+	sh := e.command()
+	sh.Path = "/bin/sh"
+	sh.Args = []string{"sh", "-c", `sleep 777 & echo $! > "$1"; exec "$2" daemon`, "sh", pidfile, e.exe}
+	sh.Stdout, sh.Stderr = os.Stderr, os.Stderr
+	sh.WaitDelay = 5 * time.Second
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sh.Process.Kill(); sh.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, code := e.corral("status"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon never answered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	hst, err := procinfo.ReadStat(helper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(helper, syscall.SIGKILL) })
+	self, _ := procinfo.ReadStat(sh.Process.Pid)
+	// The control: the helper is the daemon's child and, by start time,
+	// younger than it, so that test alone would take it for a stray.
+	if hst.PPID != sh.Process.Pid || hst.StartTicks < self.StartTicks {
+		t.Fatalf("helper %+v, daemon %+v: the scenario is not what the test means", hst, self)
+	}
+	e.must("start", "web", "--wait")
+	if out := e.must("status"); strings.Contains(out, "STRAYS") {
+		t.Fatalf("the inherited helper is listed as a stray:\n%s", out)
+	}
+	if out, code := e.corral("stop", "web"); code != 0 || strings.Contains(out, "UNVERIFIED") {
+		t.Fatalf("stop exited %d:\n%s", code, out)
+	}
+	out := e.must("shutdown")
+	if !strings.Contains(out, "verified: 0 supervised processes remain") {
+		t.Fatalf("shutdown said:\n%s", out)
+	}
+	sh.Wait()
+	if now, err := procinfo.ReadStat(helper); err != nil || now.StartTicks != hst.StartTicks || now.Zombie() {
+		t.Fatalf("the shutdown killed the daemon's inherited helper %d (%v)", helper, err)
+	}
+}

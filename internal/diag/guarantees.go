@@ -77,7 +77,7 @@ const (
 	caseEscape     = "a descendant that setsids and rewrites its environment (setproctitle: nginx `daemon on`, redis --daemonize yes, postgres) once its parent exits: on Linux it is re-parented to corral as a stray (found and stopped at shutdown, never by its tree's stop, which says UNVERIFIED); on macOS it goes to launchd and nothing finds it"
 	caseBothKilled = "the daemon and its keeper killed together (kill -9 of both, the OOM killer): the trees run on until the next corral start reaps them"
 	caseDState     = "a process in uninterruptible sleep (hung NFS, a frozen v1 freezer cgroup) outlives SIGKILL: the stop or shutdown times out and names it (exit 3), never claims it gone"
-	caseInitMode   = "as PID 1 of a container (init mode), orphans of processes someone else started in the namespace (docker exec) are re-parented to corral too: they count as strays and are killed at shutdown (the container ends with it anyway)"
+	caseInitMode   = "as PID 1 of a container (init mode), orphans of processes someone else started in the namespace (docker exec) are re-parented to corral too: corral lists them as strays of no known tree but never kills them, and so, as PID 1, cannot use them to prove a stop after a shim died: such a stop says UNVERIFIED"
 	caseBurst      = "a fork storm or memory spike between two samples of the watchdog overshoots the limit before the tree is frozen"
 )
 

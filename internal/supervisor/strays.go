@@ -24,8 +24,13 @@ import (
 // it. What is not a stray: a child some Wait collects (reaper.Protected: a
 // tree's leader or shim, an exec probe's, the keeper, the nvidia-smi the
 // GPU reader runs), a member of a live tree (a cgroup tree's orphans stay
-// in their group), and a child older than the daemon (inherited across
-// exec: `helper & exec corral daemon`).
+// in their group), and a child the daemon already had when its
+// supervisor was made (inherited across exec: `helper & exec corral
+// daemon`; its start time says when it was forked, so it may well be
+// younger than the daemon). As PID 1 of a container the premise fails:
+// every orphan of the namespace comes to us (docker exec's too), so a stray
+// that nothing ties to a tree is listed but neither killed nor taken as a
+// sign that a stop was incomplete.
 type Stray struct {
 	PID        int       `json:"pid"`
 	PPID       int       `json:"ppid"`
@@ -117,7 +122,7 @@ func (s *Supervisor) strays() []strayStat {
 		st, err := procinfo.ReadStat(pid)
 		// A child older than the daemon was inherited across exec: the
 		// user's, not a tree's.
-		if err != nil || reaper.Protected(pid) || st.StartTicks < self.StartTicks {
+		if err != nil || reaper.Protected(pid) || st.StartTicks < self.StartTicks || s.inherited[procKey{pid, st.StartTicks}] {
 			continue
 		}
 		roots = append(roots, st)
@@ -128,12 +133,21 @@ func (s *Supervisor) strays() []strayStat {
 	// An unprotected child may be one being started right now (a shim, a
 	// leader, the keeper): once the starts in flight are done, only those
 	// still unprotected are orphans.
-	reaper.WaitSpawns(2 * time.Second)
+	began := time.Now()
+	settled := reaper.WaitSpawns(2 * time.Second)
 	kept := roots[:0]
 	for _, r := range roots {
-		if !reaper.Protected(r.PID) {
-			kept = append(kept, r)
+		if reaper.Protected(r.PID) {
+			continue
 		}
+		// Starts overlapping for longer than the wait (a crash loop, a
+		// hundred services at once): a child forked during it may be one
+		// still being started, so it waits for the next scan. An orphan
+		// handed to us was forked before; it is counted now.
+		if !settled && !procinfo.StartTime(r.StartTicks).Before(began.Add(-2*time.Second)) {
+			continue
+		}
+		kept = append(kept, r)
 	}
 	if roots = kept; len(roots) == 0 {
 		return nil
@@ -172,8 +186,10 @@ func (s *Supervisor) strays() []strayStat {
 		snap = nil
 	}
 	kids := map[int][]procinfo.Stat{}
+	now := map[int]uint64{}
 	for _, st := range snap {
 		kids[st.PPID] = append(kids[st.PPID], st)
+		now[st.PID] = st.StartTicks
 	}
 	var out []strayStat
 	var walk func(st procinfo.Stat, instance, by string)
@@ -191,11 +207,19 @@ func (s *Supervisor) strays() []strayStat {
 			by = "ancestry"
 		}
 		for _, c := range kids[st.PID] {
-			walk(c, instance, by)
+			// A child is never older than its parent: an older one is a
+			// reused pid's, not a descendant of this stray.
+			if c.StartTicks >= st.StartTicks {
+				walk(c, instance, by)
+			}
 		}
 	}
 	for _, r := range roots {
-		walk(r, "", "")
+		// The snapshot came after the roots were read: the same
+		// process, or its pid was reused and its children are not ours.
+		if t, ok := now[r.PID]; ok && t == r.StartTicks {
+			walk(r, "", "")
+		}
 	}
 	return out
 }
@@ -255,7 +279,9 @@ func (s *Supervisor) killStrays(ctx context.Context, keep func(strayStat) bool, 
 // Unprovable) says the tree's own scan cannot see: a descendant re-parented
 // to this process is among its strays, which this supervisor sees.
 func (s *Supervisor) strayProves(reason string) bool {
-	return s.opts.OwnsChildren && reaper.IsSubreaper() &&
+	// As PID 1 every orphan of the namespace comes to us (docker exec's
+	// too): a stray of unknown tree may be anyone's, so it proves nothing.
+	return s.opts.OwnsChildren && reaper.IsSubreaper() && !reaper.InitMode() &&
 		(reason == proctree.UnprovableNoShim || reason == proctree.UnprovableShimDied)
 }
 
@@ -279,7 +305,7 @@ func (s *Supervisor) verifyStop(ctx context.Context, instance string, rep *proct
 	}
 	var unknown []string
 	for _, st := range s.Strays() {
-		if st.Instance == "" {
+		if st.Instance == "" && !reaper.InitMode() {
 			unknown = append(unknown, st.describe())
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/corral-sh/corral/internal/journal"
 	"github.com/corral-sh/corral/internal/logs"
 	"github.com/corral-sh/corral/internal/procinfo"
+	"github.com/corral-sh/corral/internal/reaper"
 	"github.com/corral-sh/corral/internal/service"
 	"github.com/corral-sh/corral/internal/statedir"
 	"github.com/corral-sh/corral/proctree"
@@ -71,6 +72,19 @@ type Supervisor struct {
 	// verified maps a service's last stop report (as the service keeps it)
 	// to the one verifyStop completed, which views show instead.
 	verified map[string][2]*proctree.StopReport // service → {as kept, completed}
+
+	// inherited holds the children this process had when the supervisor
+	// was made, before it started anything: a start time says when a
+	// process was forked, not when it exec'd, so `helper & exec corral
+	// daemon` gives a helper younger than the daemon that is still not
+	// ours. Written once in New.
+	inherited map[procKey]bool
+}
+
+// procKey is a process's identity: pid and start time.
+type procKey struct {
+	pid   int
+	start uint64
 }
 
 // ErrUnknown is returned (wrapped) for a service name not in the configuration.
@@ -90,7 +104,13 @@ func New(cfg *config.File, o Options) (*Supervisor, error) {
 		}
 	}
 	s := &Supervisor{opts: o, bus: o.Bus, cfg: cfg, svcs: map[string]*service.Service{},
-		instances: map[string]string{}, live: map[string]bool{}, verified: map[string][2]*proctree.StopReport{}}
+		instances: map[string]string{}, live: map[string]bool{}, verified: map[string][2]*proctree.StopReport{},
+		inherited: map[procKey]bool{}}
+	for _, pid := range reaper.Children() {
+		if st, err := procinfo.ReadStat(pid); err == nil {
+			s.inherited[procKey{pid, st.StartTicks}] = true
+		}
+	}
 	for _, name := range cfg.Names() {
 		s.svcs[name] = s.newService(cfg, cfg.Services[name])
 	}
@@ -283,8 +303,11 @@ func (s *Supervisor) Stop(ctx context.Context, name string) (service.Status, err
 	if tr := svc.Tree(); tr != nil {
 		instance = tr.ID()
 	}
+	before := svc.Status().LastStop
 	st, err := svc.Stop(ctx)
-	if err == nil && st.LastStop != nil {
+	// Only a report this call produced: a service already stopped keeps an
+	// older one, whose reasons are not this stop's.
+	if err == nil && st.LastStop != nil && st.LastStop != before {
 		rep := *st.LastStop
 		if err = s.verifyStop(ctx, instance, &rep); err == nil {
 			s.mu.Lock()
@@ -728,10 +751,11 @@ func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				before := svc.Status().LastStop
 				st, err := svc.Shutdown(ctx)
 				mu.Lock()
 				defer mu.Unlock()
-				if r := st.LastStop; r != nil && r.Unverified != "" {
+				if r := st.LastStop; r != nil && r != before && r.Unverified != "" {
 					unverified = append(unverified, struct{ name, why string }{name, r.Unverified})
 				}
 				if err != nil {
@@ -748,7 +772,9 @@ func (s *Supervisor) Shutdown(ctx context.Context) ShutdownResult {
 		closeSink(svc)
 	}
 	res.Survivors = s.Survivors()
-	left := s.killStrays(ctx, func(strayStat) bool { return true }, "at shutdown")
+	// As PID 1, an orphan no marker, group or ancestry ties to a tree may
+	// be anyone's (docker exec's): listed in status, never killed.
+	left := s.killStrays(ctx, func(st strayStat) bool { return st.instance != "" || !reaper.InitMode() }, "at shutdown")
 	for _, st := range left {
 		inst := st.Instance
 		if inst == "" {
