@@ -363,7 +363,11 @@ func withMarker(env []string, id, service string) []string {
 	}
 	out := make([]string, 0, len(env)+2)
 	for _, kv := range env {
-		if strings.HasPrefix(kv, procinfo.MarkerVar+"=") || strings.HasPrefix(kv, procinfo.ServiceVar+"=") {
+		// proctree's own control variables never reach a program: one that
+		// links proctree (corral itself) would otherwise turn into a shim
+		// or a trampoline on whatever descriptor the number names.
+		if strings.HasPrefix(kv, procinfo.MarkerVar+"=") || strings.HasPrefix(kv, procinfo.ServiceVar+"=") ||
+			strings.HasPrefix(kv, "CORRAL_PROCTREE_SHIM=") || strings.HasPrefix(kv, "CORRAL_PROCTREE_TRAMPOLINE=") {
 			continue
 		}
 		out = append(out, kv)
