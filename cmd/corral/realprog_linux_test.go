@@ -121,30 +121,9 @@ func pidIn(t *testing.T, path string) int {
 }
 
 func TestRealNginxForking(t *testing.T) {
-	nginx := needProgram(t, "nginx")
 	port := freePort(t)
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`daemon on;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-worker_processes 2;
-events {}
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body; proxy_temp_path %[1]s/proxy; fastcgi_temp_path %[1]s/fcgi;
-  uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
-  server { listen 127.0.0.1:%[2]d; location / { return 200 "ok\n"; } }
-}
-`, dir, port)), 0o644)
-	e := newEnv(t, fmt.Sprintf(`
-[services.nginx]
-command = [%q, "-c", %q, "-p", %q]
-pidfile = "%s/nginx.pid"
-ready = { http = "http://127.0.0.1:%d/", timeout = "20s" }
-restart = { policy = "always" }
-stop = { grace = "3s" }
-`, nginx, conf, dir, dir, port))
+	e := newEnv(t, forkingDaemon("nginx").toml(t, dir, port))
 	e.must("up")
 	first := waitMain(t, e, "nginx")
 	needContainingTier(t, first)
@@ -212,16 +191,9 @@ func TestRealNginxWorkersOutliveTheirMaster(t *testing.T) {
 }
 
 func TestRealRedisDaemonize(t *testing.T) {
-	redis := needProgram(t, "redis-server")
 	port := freePort(t)
 	dir := t.TempDir()
-	e := newEnv(t, fmt.Sprintf(`
-[services.redis]
-command = [%q, "--port", "%d", "--bind", "127.0.0.1", "--daemonize", "yes", "--pidfile", "%s/redis.pid", "--dir", %q, "--save", "", "--appendonly", "no"]
-pidfile = "%s/redis.pid"
-ready = { tcp = "127.0.0.1:%d", timeout = "20s" }
-restart = { policy = "always" }
-`, redis, port, dir, dir, dir, port))
+	e := newEnv(t, forkingDaemon("redis").toml(t, dir, port))
 	e.must("up")
 	first := waitMain(t, e, "redis")
 	needContainingTier(t, first)

@@ -23,15 +23,15 @@ import (
 // get, so a run that quietly fell back to another tier fails instead of
 // passing for the wrong reason.
 
-// forkingDaemon is one real program that daemonizes itself.
-type forkingDaemon struct {
+// realDaemon is one real program that daemonizes itself.
+type realDaemon struct {
 	name    string
 	toml    func(t *testing.T, dir string, port int) string
 	members int // the tree's size once ready (0: not checked)
 }
 
-func realForkingDaemons() []forkingDaemon {
-	return []forkingDaemon{
+func realForkingDaemons() []realDaemon {
+	return []realDaemon{
 		{name: "nginx", members: 3, toml: func(t *testing.T, dir string, port int) string {
 			nginx := needProgram(t, "nginx")
 			conf := filepath.Join(dir, "nginx.conf")
@@ -68,6 +68,16 @@ stop = { grace = "3s" }
 `, redis, port, dir, dir, dir, port)
 		}},
 	}
+}
+
+// forkingDaemon is the one named name.
+func forkingDaemon(name string) realDaemon {
+	for _, d := range realForkingDaemons() {
+		if d.name == name {
+			return d
+		}
+	}
+	panic("no real daemon " + name)
 }
 
 // needExpectedMechanism fails when CI named the tier this run must get and
