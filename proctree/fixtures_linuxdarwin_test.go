@@ -11,6 +11,7 @@ import (
 
 	"github.com/corral-sh/corral/internal/procinfo"
 	"github.com/corral-sh/corral/internal/testproc"
+	"github.com/corral-sh/corral/proctree"
 )
 
 // Conformance fixtures shared by the unix backends.
@@ -57,6 +58,14 @@ func pinAll(t *testing.T, pids []int) pinSet {
 		}
 		ps = append(ps, st.Identity())
 	}
+	// What a test pinned goes with it, tree or not: a negative control's
+	// escaped daemon would otherwise outlive the test (by identity, never
+	// a reused pid).
+	t.Cleanup(func() {
+		for _, id := range ps {
+			proctree.SignalIdentity(id.PID, id.Start, syscall.SIGKILL)
+		}
+	})
 	return ps
 }
 
