@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,9 +86,17 @@ func TestE2EForkBombKernelLimited(t *testing.T) {
 	e.must("start", "bomb")
 	ids := e.instances()
 	r := waitRunaway(t, e)
+	// The kernel's count is of tasks (threads too), and members exit while
+	// the bomb runs: how many processes are alive at the breach varies
+	// under load (53 was seen in CI). What the kernel guarantees is the
+	// ceiling, and that it refused forks past it.
 	members, _ := strconv.Atoi(r.Fields["members"])
-	if members > 64 || members < 60 {
-		t.Fatalf("runaway at %d members with a kernel limit of 64: %+v", members, r)
+	var refused int
+	if m := regexp.MustCompile(`(\d+) forks refused`).FindStringSubmatch(r.Message); m != nil {
+		refused, _ = strconv.Atoi(m[1])
+	}
+	if members > 64 || refused == 0 {
+		t.Fatalf("runaway at %d members, %d forks refused, with a kernel limit of 64: %+v", members, refused, r)
 	}
 	if !strings.Contains(r.Message, "limit") {
 		t.Fatalf("runaway message %q", r.Message)
