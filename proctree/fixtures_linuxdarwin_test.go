@@ -3,6 +3,7 @@
 package proctree_test
 
 import (
+	"os"
 	"os/exec"
 	"os/signal"
 	"syscall"
@@ -63,7 +64,16 @@ func pinAll(t *testing.T, pids []int) pinSet {
 	// a reused pid).
 	t.Cleanup(func() {
 		for _, id := range ps {
-			proctree.SignalIdentity(id.PID, id.Start, syscall.SIGKILL)
+			if !proctree.SignalIdentity(id.PID, id.Start, syscall.SIGKILL) {
+				continue
+			}
+			// An orphan re-parented to this test process (its subreaper)
+			// would stay our zombie: no tree claims it, and later tests
+			// count our zombie children.
+			if st, err := procinfo.ReadStat(id.PID); err == nil && st.PPID == os.Getpid() && st.StartTicks == id.Start {
+				var ws syscall.WaitStatus
+				syscall.Wait4(id.PID, &ws, 0, nil)
+			}
 		}
 	})
 	return ps
