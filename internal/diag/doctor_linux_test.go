@@ -105,6 +105,14 @@ func stopTree(t *testing.T, tr *proctree.Tree) proctree.StopReport {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Done is closed once the tree's container is released too: returning
+	// before, the test process could exit with its group still there (CI's
+	// leftover scan found two doctor@ groups).
+	select {
+	case <-tr.Done():
+	case <-ctx.Done():
+		t.Fatal("the stopped tree was never released")
+	}
 	return rep
 }
 
